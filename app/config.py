@@ -1,0 +1,82 @@
+"""Settings from the environment (and an optional `.env` file).
+
+Every setting has a safe default for the embedded single-machine run: a SQLite file under
+./data, in-process coordination (no Redis) and the built-in sandbox (no token). Production sets
+DATABASE_URL, REDIS_URL and DISCORD_TOKEN.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SQLITE_DEFAULT = "sqlite://data/bot.sqlite3"
+
+
+class Settings(BaseSettings):
+    """All runtime settings. Field names map to upper-case environment variables."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    database_url: str = SQLITE_DEFAULT
+    db_pool_min: int = Field(1, ge=1, le=100)
+    db_pool_max: int = Field(10, ge=1, le=500)
+    redis_url: str | None = None
+    discord_token: str | None = None
+    command_prefix: str = Field("!", min_length=1, max_length=5)
+    log_level: str = "INFO"
+
+    transfer_max: int = Field(1_000_000_000, ge=1, le=10**15)
+    grant_max: int = Field(1_000_000_000, ge=1, le=10**15)
+    lock_ttl_ms: int = Field(5_000, ge=100, le=600_000)
+    lock_wait_ms: int = Field(2_000, ge=0, le=600_000)
+    leaderboard_cache_ttl_s: int = Field(3_600, ge=10, le=7 * 86_400)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgres://", "postgresql://", "asyncpg://")):
+            raise ValueError("must start with sqlite://, postgres:// or postgresql://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @property
+    def is_postgres(self) -> bool:
+        """True when the database is PostgreSQL rather than the embedded SQLite file."""
+        return not self.database_url.startswith("sqlite://")
+
+
+def describe_error(error: ValidationError) -> str:
+    """One line naming the first invalid variable and what is wrong with it."""
+    first = error.errors()[0]
+    name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+    return f"invalid setting {name}: {first['msg']}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Load the settings once; on invalid values exit with one clear line."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        print(describe_error(error), file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,243 @@
+"""The per-guild leaderboard cache: a Redis sorted set, or an in-process one.
+
+Order is coins descending, then user id ascending, the same as the database index
+(guild_id, coins DESC, user_id). In Redis the score is -coins and members are user ids padded
+to 20 digits, so ZRANGE's ascending score-then-lexicographic order is exactly that order.
+
+Every entry carries the account's version (incremented with each coin movement in the same
+transaction), and a write only lands when its version is newer: write-throughs that arrive out
+of order, or during a rebuild, can never put an older balance over a newer one.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from app.coord.redis_link import RedisLink, RedisUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """One account's position data: who, how many coins, and its version."""
+
+    user_id: int
+    coins: int
+    version: int
+
+
+class LeaderboardCache(Protocol):
+    """What the domain needs from a leaderboard cache. None means: ask the database."""
+
+    async def record(self, guild_id: int, standings: Sequence[Standing]) -> None: ...
+    async def page(
+        self, guild_id: int, offset: int, limit: int
+    ) -> list[tuple[int, int]] | None: ...
+    async def rank(self, guild_id: int, user_id: int) -> int | None: ...
+    async def rebuild(self, guild_id: int, rows: AsyncIterator[list[Standing]]) -> bool: ...
+
+
+class LocalLeaderboard:
+    """A sorted list per guild, for the embedded single-process default."""
+
+    def __init__(self) -> None:
+        self._order: dict[int, list[tuple[int, int]]] = {}
+        self._known: dict[int, dict[int, Standing]] = {}
+        self._complete: set[int] = set()
+
+    async def record(self, guild_id: int, standings: Sequence[Standing]) -> None:
+        """Apply newer balances."""
+        order = self._order.setdefault(guild_id, [])
+        known = self._known.setdefault(guild_id, {})
+        for new in standings:
+            old = known.get(new.user_id)
+            if old is not None and old.version >= new.version:
+                continue
+            if old is not None:
+                del order[bisect.bisect_left(order, (-old.coins, old.user_id))]
+            bisect.insort(order, (-new.coins, new.user_id))
+            known[new.user_id] = new
+
+    async def page(self, guild_id: int, offset: int, limit: int) -> list[tuple[int, int]] | None:
+        """(user_id, coins) from `offset`, or None before the first rebuild."""
+        if guild_id not in self._complete:
+            return None
+        rows = self._order[guild_id][offset : offset + limit]
+        return [(user_id, -score) for score, user_id in rows]
+
+    async def rank(self, guild_id: int, user_id: int) -> int | None:
+        """1-based rank, or None when unknown."""
+        if guild_id not in self._complete:
+            return None
+        standing = self._known[guild_id].get(user_id)
+        if standing is None:
+            return None
+        return bisect.bisect_left(self._order[guild_id], (-standing.coins, user_id)) + 1
+
+    async def rebuild(self, guild_id: int, rows: AsyncIterator[list[Standing]]) -> bool:
+        """Load every account from the database snapshot."""
+        async for chunk in rows:
+            await self.record(guild_id, chunk)
+        self._order.setdefault(guild_id, [])
+        self._known.setdefault(guild_id, {})
+        self._complete.add(guild_id)
+        return True
+
+
+_RECORD = """
+for i = 1, #ARGV, 3 do
+  local cur = redis.call('HGET', KEYS[2], ARGV[i])
+  if (not cur) or tonumber(ARGV[i + 2]) > tonumber(cur) then
+    redis.call('ZADD', KEYS[1], -tonumber(ARGV[i + 1]), ARGV[i])
+    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 2])
+  end
+end
+return 1
+"""
+
+_PAGE = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return false end
+return redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
+"""
+
+_RANK = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return false end
+local r = redis.call('ZRANK', KEYS[1], ARGV[1])
+if not r then return -1 end
+return r
+"""
+
+# KEYS: live zset, live versions, tmp zset, tmp versions, complete marker. ARGV: ttl seconds.
+# Entries written to the live keys while the snapshot was read win when their version is newer.
+_FINISH = """
+local live = redis.call('HGETALL', KEYS[2])
+for i = 1, #live, 2 do
+  local tv = redis.call('HGET', KEYS[4], live[i])
+  if (not tv) or tonumber(live[i + 1]) > tonumber(tv) then
+    redis.call('ZADD', KEYS[3], redis.call('ZSCORE', KEYS[1], live[i]), live[i])
+    redis.call('HSET', KEYS[4], live[i], live[i + 1])
+  end
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('RENAME', KEYS[3], KEYS[1])
+  redis.call('RENAME', KEYS[4], KEYS[2])
+else
+  redis.call('DEL', KEYS[1], KEYS[2])
+end
+redis.call('SET', KEYS[5], '1', 'EX', ARGV[1])
+return 1
+"""
+
+
+def _member(user_id: int) -> str:
+    return f"{user_id:020d}"
+
+
+class RedisLeaderboard:
+    """Sorted sets in Redis shared by every process; keys hash-tagged by guild for Cluster.
+
+    A guild is served from the cache only while its `complete` marker exists. The marker
+    expires after `ttl` seconds, which bounds staleness after a write-through was lost; a
+    process that failed a write also drops the markers of those guilds once Redis is back.
+    """
+
+    def __init__(self, link: RedisLink, ttl: int = 3_600) -> None:
+        self.link = link
+        self.ttl = ttl
+        self._dirty: set[int] = set()
+        link.on_recover(self._forget_dirty)
+
+    @staticmethod
+    def keys(guild_id: int) -> tuple[str, str, str]:
+        """(sorted set, versions hash, complete marker) of a guild."""
+        tag = f"lb:{{{guild_id}}}"
+        return f"{tag}:z", f"{tag}:v", f"{tag}:ok"
+
+    async def _forget_dirty(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        if dirty:
+            log.info(
+                "dropping leaderboard cache of %d guild(s) written while redis was away", len(dirty)
+            )
+            markers = [self.keys(g)[2] for g in dirty]
+            await self.link.client.delete(*markers)
+
+    async def record(self, guild_id: int, standings: Sequence[Standing]) -> None:
+        """Write through new balances; on failure remember the guild as dirty."""
+        if not standings:
+            return
+        zset, versions, _ = self.keys(guild_id)
+        args: list[str | int] = []
+        for s in standings:
+            args += [_member(s.user_id), s.coins, s.version]
+        try:
+            await self.link.run(lambda r: r.eval(_RECORD, 2, zset, versions, *args))
+        except RedisUnavailable:
+            self._dirty.add(guild_id)
+
+    async def page(self, guild_id: int, offset: int, limit: int) -> list[tuple[int, int]] | None:
+        """(user_id, coins) from `offset`, or None when missing or Redis is away."""
+        zset, _, marker = self.keys(guild_id)
+        try:
+            raw = await self.link.run(
+                lambda r: r.eval(_PAGE, 2, zset, marker, offset, offset + limit - 1)
+            )
+        except RedisUnavailable:
+            return None
+        if raw is None:
+            return None
+        return [(int(raw[i]), -int(float(raw[i + 1]))) for i in range(0, len(raw), 2)]
+
+    async def rank(self, guild_id: int, user_id: int) -> int | None:
+        """1-based rank, or None when missing, unknown or Redis is away."""
+        zset, _, marker = self.keys(guild_id)
+        try:
+            raw = await self.link.run(lambda r: r.eval(_RANK, 2, zset, marker, _member(user_id)))
+        except RedisUnavailable:
+            return None
+        if raw is None or int(raw) < 0:
+            return None
+        return int(raw) + 1
+
+    async def rebuild(self, guild_id: int, rows: AsyncIterator[list[Standing]]) -> bool:
+        """Build a temporary key from the database snapshot, merge newer live writes, RENAME.
+
+        Only one process rebuilds a guild at a time; the others keep reading the database.
+        Returns False when the rebuild did not happen.
+        """
+        zset, versions, marker = self.keys(guild_id)
+        tag = f"lb:{{{guild_id}}}"
+        token = secrets.token_hex(6)
+        tmp_z, tmp_v, building = f"{tag}:tmp:{token}:z", f"{tag}:tmp:{token}:v", f"{tag}:building"
+        try:
+            if not await self.link.run(lambda r: r.set(building, token, nx=True, ex=120)):
+                return False
+            async for chunk in rows:
+                await self._load_chunk(tmp_z, tmp_v, chunk)
+            await self.link.run(
+                lambda r: r.eval(_FINISH, 5, zset, versions, tmp_z, tmp_v, marker, self.ttl)
+            )
+            await self.link.run(lambda r: r.delete(building))
+            return True
+        except RedisUnavailable:
+            return False
+
+    async def _load_chunk(self, tmp_z: str, tmp_v: str, chunk: list[Standing]) -> None:
+        if not chunk:
+            return
+
+        async def load(r):  # type: ignore[no-untyped-def]
+            pipe = r.pipeline(transaction=False)
+            pipe.zadd(tmp_z, {_member(s.user_id): -s.coins for s in chunk})
+            pipe.hset(tmp_v, mapping={_member(s.user_id): s.version for s in chunk})
+            pipe.expire(tmp_z, 300)
+            pipe.expire(tmp_v, 300)
+            return await pipe.execute()
+
+        await self.link.run(load)

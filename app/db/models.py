@@ -1,0 +1,153 @@
+"""Tortoise models: guild settings, members, the coin ledger and moderation cases.
+
+Discord snowflakes are BIGINT, coins are BIGINT (never floats). Constraints and indexes that
+Tortoise cannot express (CHECKs, a descending index, a partial index) live as raw SQL in the
+PostgreSQL migrations and in `app.db.extra_sql` for SQLite.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+
+class LedgerKind(StrEnum):
+    """Why coins moved. The sign of a movement follows from its kind."""
+
+    GRANT = "grant"
+    DAILY = "daily"
+    TRANSFER_IN = "transfer_in"
+    TRANSFER_OUT = "transfer_out"
+    FINE = "fine"
+
+
+CREDIT_KINDS = frozenset({LedgerKind.GRANT, LedgerKind.DAILY, LedgerKind.TRANSFER_IN})
+
+
+class CaseAction(StrEnum):
+    """What a moderator did."""
+
+    WARN = "warn"
+    NOTE = "note"
+    TIMEOUT = "timeout"
+    UNTIMEOUT = "untimeout"
+    KICK = "kick"
+    BAN = "ban"
+    TEMPBAN = "tempban"
+    UNBAN = "unban"
+    FINE = "fine"
+
+
+class CaseState(StrEnum):
+    """Life of a case: active until it expires or a moderator pardons it."""
+
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    PARDONED = "pardoned"
+
+
+class GuildSettings(Model):
+    """Per-guild configuration and the case-number counter."""
+
+    guild_id = fields.BigIntField(primary_key=True, generated=False)
+    currency_name = fields.CharField(max_length=32, default="coins")
+    daily_amount = fields.BigIntField(default=100)
+    xp_min = fields.IntField(default=15)
+    xp_max = fields.IntField(default=25)
+    xp_cooldown_s = fields.IntField(default=60)
+    modlog_channel_id = fields.BigIntField(null=True)
+    levelup_channel_id = fields.BigIntField(null=True)
+    levelup_dm = fields.BooleanField(default=False)
+    no_xp_channel_ids: list[int] = fields.JSONField(default=list)
+    last_case_number = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "guild_settings"
+
+
+class Member(Model):
+    """A member's profile in one guild: coins, XP, level and cooldowns."""
+
+    id = fields.BigIntField(primary_key=True)
+    guild_id = fields.BigIntField()
+    user_id = fields.BigIntField()
+    display_name = fields.CharField(max_length=100, default="")
+    coins = fields.BigIntField(default=0)
+    xp = fields.BigIntField(default=0)
+    level = fields.IntField(default=0)
+    version = fields.BigIntField(default=0)
+    first_seen = fields.DatetimeField(auto_now_add=True)
+    last_daily_at = fields.DatetimeField(null=True)
+    last_xp_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "members"
+        unique_together = (("guild_id", "user_id"),)
+
+
+class LedgerEntry(Model):
+    """One coin movement on one account; a transfer writes two rows."""
+
+    id = fields.BigIntField(primary_key=True)
+    guild_id = fields.BigIntField()
+    user_id = fields.BigIntField()
+    kind = fields.CharEnumField(LedgerKind, max_length=16)
+    amount = fields.BigIntField()
+    balance_after = fields.BigIntField()
+    actor_id = fields.BigIntField(null=True)
+    counterparty_id = fields.BigIntField(null=True)
+    reason = fields.CharField(max_length=1024, null=True)
+    idempotency_key = fields.CharField(max_length=120, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "ledger"
+        indexes = (Index(fields=("guild_id", "user_id", "id"), name="ledger_account_idx"),)
+
+
+class Case(Model):
+    """A numbered moderation case; numbers run 1, 2, 3 ... per guild without gaps."""
+
+    id = fields.BigIntField(primary_key=True)
+    guild_id = fields.BigIntField()
+    number = fields.IntField()
+    action = fields.CharEnumField(CaseAction, max_length=16)
+    target_id = fields.BigIntField()
+    moderator_id = fields.BigIntField()
+    reason = fields.CharField(max_length=1024, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField(null=True)
+    state = fields.CharEnumField(CaseState, max_length=16, default=CaseState.ACTIVE)
+    dm_delivered = fields.BooleanField(null=True)
+    idempotency_key = fields.CharField(max_length=120, null=True, unique=True)
+
+    class Meta:
+        table = "cases"
+        unique_together = (("guild_id", "number"),)
+        indexes = (
+            Index(fields=("guild_id", "target_id", "number"), name="cases_target_idx"),
+            Index(fields=("guild_id", "moderator_id", "number"), name="cases_moderator_idx"),
+        )
+
+
+class CaseEdit(Model):
+    """Append-only record of a change to a case's reason or state."""
+
+    id = fields.BigIntField(primary_key=True)
+    case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
+        "models.Case", related_name="edits", on_delete=fields.RESTRICT
+    )
+    editor_id = fields.BigIntField(null=True)
+    field = fields.CharField(max_length=16)
+    old_value = fields.CharField(max_length=1024)
+    new_value = fields.CharField(max_length=1024)
+    note = fields.CharField(max_length=1024, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "case_edits"
