@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     discord_token: str | None = None
     command_prefix: str = Field("!", min_length=1, max_length=5)
+    message_content_intent: bool = True
+    discord_api_base: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    shard_count: int | None = Field(None, ge=1, le=100_000)
+    shard_ids: list[int] | None = None
     log_level: str = "INFO"
 
     transfer_max: int = Field(1_000_000_000, ge=1, le=10**15)

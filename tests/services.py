@@ -10,13 +10,16 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 import asyncpg
 import pytest
 
 from app.db.migrate import asyncpg_dsn
+
+T = TypeVar("T")
 
 
 def pg_base_url() -> str:
@@ -99,8 +102,19 @@ class RedisServer:
     def start(self) -> None:
         """Start it and wait until it answers PING."""
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.workdir],
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.workdir,
+            ],
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
@@ -123,13 +137,15 @@ class RedisServer:
             self.process = None
 
 
-async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):  # type: ignore[no-untyped-def]
-    """Await an async predicate until it returns a truthy value, or fail after `timeout`."""
-    deadline = time.monotonic() + timeout
+async def wait_for(
+    predicate: Callable[[], Awaitable[T]], within: float = 10.0, interval: float = 0.02
+) -> T:
+    """Await an async predicate until it returns a truthy value, or fail after `within` s."""
+    deadline = time.monotonic() + within
     while True:
         value = await predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
+            raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(interval)

@@ -22,7 +22,8 @@ class RedisLink:
     """One shared client. After a failure calls are skipped for `cooldown` seconds.
 
     Skipping keeps a dead Redis from adding a connect timeout to every command.
-    `on_recover` callbacks run once on the first success after a failure.
+    `on_recover` callbacks run before the first operation after a failure; until they
+    succeed, Redis counts as still away.
     """
 
     def __init__(self, url: str, cooldown: float = 1.0, timeout: float = 1.0) -> None:
@@ -52,22 +53,19 @@ class RedisLink:
         if not self.usable:
             raise RedisUnavailable("redis circuit open")
         try:
-            result = await operation(self.client)
+            if self._failed:
+                # Before anything is read again, let the caches drop what they may have missed.
+                for hook in self._recover_hooks:
+                    await hook()
+                self._failed = False
+                log.info("redis is back")
+            return await operation(self.client)
         except (RedisError, OSError) as error:
             if not self._failed:
                 log.warning("redis unavailable, falling back: %s", error)
             self._failed = True
             self._down_until = time.monotonic() + self.cooldown
             raise RedisUnavailable(str(error)) from error
-        if self._failed:
-            self._failed = False
-            log.info("redis is back")
-            for hook in self._recover_hooks:
-                try:
-                    await hook()
-                except (RedisError, OSError) as error:
-                    log.warning("redis recovery hook failed: %s", error)
-        return result
 
     async def close(self) -> None:
         """Close the connection pool."""

@@ -44,14 +44,12 @@ async def cached_settings(guild_id: int) -> GuildSettings:
 
 async def configure(guild_id: int, **changes: Any) -> GuildSettings:
     """Validate and apply changes; unknown or invalid values raise InvalidInput, writing nothing."""
-    clean: dict[str, Any] = {}
-    for name, value in changes.items():
-        clean[name] = _check(name, value)
-    row = await settings(guild_id)
-    lo = clean.get("xp_min", row.xp_min)
-    hi = clean.get("xp_max", row.xp_max)
-    if lo > hi:
+    validation.snowflake(guild_id, "guild")
+    clean = {name: _check(name, value) for name, value in changes.items()}
+    current = await GuildSettings.get_or_none(guild_id=guild_id) or GuildSettings()
+    if clean.get("xp_min", current.xp_min) > clean.get("xp_max", current.xp_max):
         raise InvalidInput("The XP range must have its minimum at or below its maximum.")
+    row = await settings(guild_id)
     if clean:
         await GuildSettings.filter(guild_id=guild_id).update(**clean)
         await row.refresh_from_db()

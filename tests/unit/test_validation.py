@@ -1,0 +1,51 @@
+from datetime import timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.domain import validation
+from app.domain.errors import InvalidAmount, InvalidDuration, InvalidId, InvalidReason
+
+
+@given(st.integers(min_value=1, max_value=1000))
+def test_amount_accepts_whole_numbers_in_range(value: int) -> None:
+    assert validation.amount(value, 1000) == value
+
+
+@given(
+    st.one_of(
+        st.integers(max_value=0),
+        st.integers(min_value=1001),
+        st.floats(),
+        st.text(),
+        st.booleans(),
+        st.none(),
+    )
+)
+def test_amount_refuses_the_rest(value: object) -> None:
+    with pytest.raises(InvalidAmount):
+        validation.amount(value, 1000)
+
+
+@pytest.mark.parametrize("value", [0, -1, 2**63, True, "1", 1.0, None])
+def test_snowflake_refuses(value: object) -> None:
+    with pytest.raises(InvalidId):
+        validation.snowflake(value)
+
+
+def test_reason_rules() -> None:
+    assert validation.reason("  spam  ", required=True) == "spam"
+    assert validation.reason(None, required=False) == ""
+    assert validation.reason("é" * 1024, required=True) == "é" * 1024
+    for bad in ("", "   ", "x" * 1025, "nul\x00byte", 5):
+        with pytest.raises(InvalidReason):
+            validation.reason(bad, required=True)
+
+
+def test_duration_rules() -> None:
+    cap = timedelta(days=28)
+    assert validation.duration(cap, cap) == cap
+    for bad in (timedelta(0), -cap, cap + timedelta(seconds=1), 60, None):
+        with pytest.raises(InvalidDuration):
+            validation.duration(bad, cap)
