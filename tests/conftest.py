@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import pytest
 import redis.asyncio as redis
 from tortoise import connections
+from tortoise.context import TortoiseContext
 
 from app.coord import Coordination
 from app.db.connect import close_database, open_database
@@ -69,6 +70,34 @@ class Backend:
         guilds._cache.clear()
 
 
+class OpenDatabase:
+    """The one database Tortoise has open for the tests; switched only when a test needs another.
+
+    Tortoise keeps one context for the whole test session, so fixtures never close it behind
+    another fixture's back: they ask for a URL and the switch reopens only when it changes.
+    """
+
+    url: str | None = None
+
+    @classmethod
+    async def use(cls, url: str) -> None:
+        if cls.url != url:
+            if cls.url is not None:
+                await close_database()
+            await open_database(url, pool_max=20)
+            cls.url = url
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _tortoise_context() -> AsyncIterator[None]:
+    """One Tortoise context for the session: set here, every test and fixture sees it."""
+    with TortoiseContext():
+        yield
+        if OpenDatabase.url is not None:
+            await close_database()
+            OpenDatabase.url = None
+
+
 @pytest.fixture(scope="session", params=["postgres", "sqlite"])
 async def backend_session(request, tmp_path_factory) -> AsyncIterator[Backend]:  # type: ignore[no-untyped-def]
     """The domain on PostgreSQL + Redis, then on the embedded default."""
@@ -78,16 +107,15 @@ async def backend_session(request, tmp_path_factory) -> AsyncIterator[Backend]: 
     else:
         db_url = f"sqlite://{tmp_path_factory.mktemp('sqlite')}/bot.sqlite3"
         coord = Coordination.local()
-    await open_database(db_url)
     backend = Backend(request.param, db_url, coord)
     yield backend
     await coord.close()
-    await close_database()
 
 
 @pytest.fixture
 async def backend(backend_session: Backend) -> Backend:
     """A backend with empty tables."""
+    await OpenDatabase.use(backend_session.db_url)
     await backend_session.reset()
     return backend_session
 
@@ -95,13 +123,12 @@ async def backend(backend_session: Backend) -> Backend:
 @pytest.fixture
 async def pg(pg_url: str, redis_server_url: str) -> AsyncIterator[Backend]:
     """PostgreSQL + Redis only, empty, for tests that need the real servers."""
+    await OpenDatabase.use(pg_url)
     coord = Coordination.from_redis(redis_server_url)
-    await open_database(pg_url)
     backend = Backend("postgres", pg_url, coord)
     await backend.reset()
     yield backend
     await coord.close()
-    await close_database()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Coroutine
 from pathlib import Path
@@ -70,5 +71,6 @@ async def _diff(url: str, name: str, location: Path) -> str:
 
 
 async def _isolated(work: Coroutine[Any, Any, T]) -> T:
-    """Run aerich in a task of its own, so its Tortoise context never leaks into the caller's."""
-    return await asyncio.create_task(work)
+    """Run aerich in a task with an empty context: Tortoise keeps its state in a ContextVar,
+    and aerich's init and close must not touch a Tortoise the caller may have open."""
+    return await asyncio.create_task(work, context=contextvars.Context())
