@@ -64,12 +64,32 @@ def _sync_commands(settings: Settings, args: argparse.Namespace, rest: list[str]
     return sync_commands(settings, args.guild)
 
 
+def _shard_plan(settings: Settings, args: argparse.Namespace, rest: list[str]) -> int:
+    from app.coord.shard_plan import OutsidePlan, ShardPlan
+
+    shards = args.shards or settings.shard_count
+    per_pod = args.per_pod or settings.shards_per_pod
+    if not isinstance(shards, int) or not per_pod:
+        print("give --shards N and --per-pod K (or set SHARD_COUNT and SHARDS_PER_POD)")
+        return 2
+    plan = ShardPlan(shards, per_pod)
+    print(plan.describe())
+    if args.pod is not None:
+        try:
+            print(f"pod {args.pod} runs shards {plan.shards_of(args.pod)}")
+        except OutsidePlan as error:
+            print(error)
+            return 1
+    return 0
+
+
 COMMANDS = {
     "run": _run,
     "sandbox": _sandbox,
     "migrate": _migrate,
     "makemigration": _makemigration,
     "sync-commands": _sync_commands,
+    "shard-plan": _shard_plan,
 }
 
 
@@ -86,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     make.add_argument("name")
     sync = sub.add_parser("sync-commands", help="register slash commands")
     sync.add_argument("--guild", type=int, default=None, help="only in this guild (instant)")
+    plan = sub.add_parser("shard-plan", help="print which pod runs which shards")
+    plan.add_argument("--shards", type=int, help="total shards (default: SHARD_COUNT)")
+    plan.add_argument("--per-pod", type=int, help="shards per pod (default: SHARDS_PER_POD)")
+    plan.add_argument("--pod", type=int, help="also print this pod's shards")
     args, rest = parser.parse_known_args(argv)
     if rest and args.command != "sandbox":
         parser.error(f"unrecognised arguments: {' '.join(rest)}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,8 +31,14 @@ class Settings(BaseSettings):
     message_content_intent: bool = True
     discord_api_base: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg/"
-    shard_count: int | None = Field(None, ge=1, le=100_000)
+    shard_count: int | Literal["auto"] | None = None
     shard_ids: list[int] | None = None
+    shards_per_pod: int | None = Field(None, ge=1, le=10_000)
+    pod_index: int | None = Field(None, ge=0)
+    ops_port: int = Field(8080, ge=0, le=65_535)
+    identify_window_s: float = Field(5.0, gt=0, le=60)
+    identify_min_remaining: int = Field(50, ge=0)
+    lease_ttl_s: float = Field(15.0, ge=1, le=600)
     log_level: str = "INFO"
 
     transfer_max: int = Field(1_000_000_000, ge=1, le=10**15)
@@ -54,6 +61,13 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("shard_count")
+    @classmethod
+    def _positive_shards(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, int) and not 1 <= value <= 100_000:
+            raise ValueError("must be a whole number from 1 to 100000, or auto")
         return value
 
     @field_validator("log_level")

@@ -1,0 +1,55 @@
+"""Prometheus metrics of one bot process.
+
+The names are a contract with deploy/grafana-dashboard.json and deploy/prometheus-alerts.yml.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+
+def _gauge(name: str, doc: str, labels: Sequence[str] = ()) -> Gauge:
+    return Gauge(f"guildbot_{name}", doc, labels, registry=REGISTRY)
+
+
+def _counter(name: str, doc: str, labels: Sequence[str] = ()) -> Counter:
+    return Counter(f"guildbot_{name}", doc, labels, registry=REGISTRY)
+
+
+def _histogram(name: str, doc: str, buckets: Sequence[float], labels: Sequence[str] = ()):
+    return Histogram(f"guildbot_{name}", doc, labels, buckets=buckets, registry=REGISTRY)
+
+
+SHARD_UP = _gauge("shard_up", "1 when the shard is READY", ["shard"])
+SHARD_LATENCY = _gauge("shard_latency_seconds", "Heartbeat latency per shard", ["shard"])
+SHARD_GUILDS = _gauge("shard_guilds", "Guilds per shard", ["shard"])
+EVENTS = _counter("events", "Gateway dispatch events received", ["shard"])
+COMMANDS = _counter("commands", "Commands handled, by outcome", ["command", "outcome"])
+COMMAND_DURATION = _histogram(
+    "command_duration_seconds",
+    "Time from a command's arrival to its reply",
+    (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    ["command"],
+)
+ERRORS = _counter("errors", "Unexpected errors", ["kind"])
+IDENTIFIES = _counter("identifies", "IDENTIFY sent, by outcome", ["shard", "outcome"])
+SESSION_STARTS_REMAINING = _gauge("session_starts_remaining", "Session starts left today")
+DB_POOL_SIZE = _gauge("db_pool_size", "Database connections open")
+DB_POOL_IDLE = _gauge("db_pool_idle", "Database connections idle")
+DB_POOL_MAX = _gauge("db_pool_max", "Database pool maximum size")
+REDIS_UP = _gauge("redis_up", "1 when Redis answers (always 1 without Redis)")
+REDIS_LOCK_WAIT = _histogram(
+    "redis_lock_wait_seconds",
+    "Time spent waiting for account locks",
+    (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5),
+)
+CASES_OPENED = _counter("cases_opened", "Moderation cases opened", ["action"])
+COINS_MOVED = _counter("coins_moved", "Coins moved", ["kind"])
+OWNED_SHARDS = _gauge("owned_shards", "Shards this process holds")
+READY = _gauge("ready", "1 when every owned shard is READY")
+REBALANCES = _counter("rebalances", "Shard assignment changes applied")
+HANDOVERS = _counter("handovers", "Shards taken over, by kind", ["kind"])

@@ -1,0 +1,74 @@
+"""Identify queue and shard leases against the real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+import redis.asyncio as redis
+
+from app.coord.identify import RedisIdentifyQueue
+from app.coord.leases import RedisShardLeases
+from app.coord.redis_link import RedisLink
+
+
+@pytest.fixture
+async def link(redis_server_url: str, raw_redis: redis.Redis):
+    await raw_redis.flushdb()
+    link = RedisLink(redis_server_url)
+    yield link
+    await link.close()
+
+
+async def test_identify_queue_spaces_one_bucket_across_queues(link: RedisLink) -> None:
+    window = 0.3
+    pods = [RedisIdentifyQueue(link, window) for _ in range(3)]  # three "pods"
+    sent: list[tuple[int, float]] = []
+
+    async def shard(pod: RedisIdentifyQueue, shard_id: int) -> None:
+        ticket = await pod.acquire(shard_id, max_concurrency=1)
+        sent.append((shard_id, time.time()))
+        await pod.release(ticket)  # READY at once
+
+    await asyncio.gather(*(shard(pods[i % 3], i) for i in range(6)))
+    times = sorted(t for _, t in sent)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert len(times) == 6 and min(gaps) >= window * 0.95, gaps
+
+
+async def test_identify_buckets_run_in_parallel(link: RedisLink) -> None:
+    window = 0.4
+    queue_a, queue_b = RedisIdentifyQueue(link, window), RedisIdentifyQueue(link, window)
+    started = time.monotonic()
+    tickets = await asyncio.gather(
+        queue_a.acquire(0, max_concurrency=2), queue_b.acquire(1, max_concurrency=2)
+    )
+    assert time.monotonic() - started < window  # different buckets: no waiting
+    for queue, ticket in zip((queue_a, queue_b), tickets, strict=True):
+        await queue.release(ticket)
+
+
+async def test_a_held_lease_makes_the_second_claimant_wait(link: RedisLink) -> None:
+    first = RedisShardLeases(link, "pod-a", ttl=1.0)
+    second = RedisShardLeases(link, "pod-b", ttl=1.0)
+    lease = await first.acquire(3)
+    with pytest.raises(TimeoutError):
+        await second.acquire(3, wait=0.3)
+    waiter = asyncio.create_task(second.acquire(3))
+    await first.release(3)
+    taken = await asyncio.wait_for(waiter, 5)
+    assert taken.fence == lease.fence + 1  # a new owner gets a higher fencing token
+    assert await first.renew() == []  # first holds nothing any more
+    await second.close()
+
+
+async def test_a_lease_taken_over_is_reported_lost(link: RedisLink, raw_redis: redis.Redis) -> None:
+    holder = RedisShardLeases(link, "pod-a", ttl=5.0)
+    await holder.acquire(7)
+    await raw_redis.delete("shard:7:lease")  # as if it expired during a long pause
+    thief = RedisShardLeases(link, "pod-b", ttl=5.0)
+    await thief.acquire(7)
+    assert await holder.renew() == [7]
+    assert 7 not in holder.held()
+    await thief.close()
