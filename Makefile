@@ -10,3 +10,7 @@ test:
 
 lint:
 	python3 -m ruff check app tests
+
+# Benchmarks against throwaway servers; figures go to docs/benchmarks.md. NAME=transfers etc.
+bench:
+	bash scripts/bench.sh $(NAME)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -33,7 +34,7 @@ async def test_identify_queue_spaces_one_bucket_across_queues(link: RedisLink) -
 
     await asyncio.gather(*(shard(pods[i % 3], i) for i in range(6)))
     times = sorted(t for _, t in sent)
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     assert len(times) == 6 and min(gaps) >= window * 0.95, gaps
 
 
