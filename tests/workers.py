@@ -6,6 +6,7 @@ import asyncio
 import random
 from collections import Counter
 from threading import Barrier
+from typing import Any
 
 from app.coord import Coordination
 from app.db.connect import close_database, open_database
@@ -14,20 +15,9 @@ from app.domain.economy import Bank
 from app.domain.errors import InsufficientFunds
 
 
-def random_transfers(
-    db_url: str,
-    redis_url: str,
-    guild_id: int,
-    users: list[int],
-    hot: int,
-    count: int,
-    tasks: int,
-    seed: int,
-) -> dict[str, int]:
+def random_transfers(*args: Any) -> dict[str, int]:
     """`count` random transfers from `tasks` concurrent tasks; returns outcome counts."""
-    return asyncio.run(
-        _random_transfers(db_url, redis_url, guild_id, users, hot, count, tasks, seed)
-    )
+    return asyncio.run(_random_transfers(*args))
 
 
 async def _random_transfers(

@@ -2,9 +2,11 @@
 across every process of the bot, and invalidates sessions (op 9) beyond that.
 
 A shard takes its bucket before IDENTIFY and holds it until READY or failure. On release the
-bucket stays closed until `window` seconds after the identify was sent, so the next holder, in
-this pod or any other, can never identify early. Buckets are independent: with max_concurrency
-4, four shards identify at once.
+bucket stays closed for `window` more seconds. Counting the window from the release (which comes
+after the identify reached Discord) rather than from the grant costs the READY latency per
+identify, and means that no scheduling delay between the grant and the send can ever bring two
+identifies of one bucket closer than `window`, in this pod or across pods. Buckets are
+independent: with max_concurrency 4, four shards identify at once.
 """
 
 from __future__ import annotations
@@ -26,20 +28,18 @@ HOLD_TTL = 60.0  # a holder that died frees its bucket after this long
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local ms = tonumber(ARGV[2])
-if ms > 0 then redis.call('PEXPIRE', KEYS[1], ms) else redis.call('DEL', KEYS[1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
 
 @dataclass(slots=True)
 class Ticket:
-    """Permission to identify one shard, from the moment the identify is sent."""
+    """Permission to identify one shard, held until READY or failure."""
 
     shard_id: int
     bucket: int
     token: str
-    sent_at: float  # time.time() when granted
 
 
 class IdentifyQueue(Protocol):
@@ -62,16 +62,16 @@ class LocalIdentifyQueue:
         bucket = shard_id % max(1, max_concurrency)
         lock = self._locks.setdefault(bucket, asyncio.Lock())
         await lock.acquire()
-        delay = self._open_at.get(bucket, 0.0) - time.time()
+        delay = self._open_at.get(bucket, 0.0) - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)  # the rate limit itself, not synchronisation
-        return Ticket(shard_id, bucket, "", time.time())
+        return Ticket(shard_id, bucket, "")
 
     async def release(self, ticket: Ticket) -> None:
-        """Free the bucket; it reopens `window` seconds after the identify."""
+        """Free the bucket; it reopens `window` seconds from now."""
         lock = self._locks[ticket.bucket]
         if lock.locked():
-            self._open_at[ticket.bucket] = ticket.sent_at + self.window
+            self._open_at[ticket.bucket] = time.monotonic() + self.window
             lock.release()
 
 
@@ -109,13 +109,13 @@ class RedisIdentifyQueue:
             await self.local.release(ticket)
             raise
         self.waited_seconds += time.monotonic() - started
-        ticket.token, ticket.sent_at = token, time.time()
+        ticket.token = token
         return ticket
 
     async def release(self, ticket: Ticket) -> None:
-        """Release the bucket so that it reopens `window` after the identify was sent."""
-        remaining_ms = int((ticket.sent_at + self.window - time.time()) * 1000)
+        """Release the bucket: it reopens `window` seconds from now, for every pod."""
         key = f"{self.prefix}:bucket:{ticket.bucket}"
+        window_ms = int(self.window * 1000)
         with suppress(RedisUnavailable):  # else the hold TTL frees it
-            await self.link.run(lambda r: r.eval(_RELEASE, 1, key, ticket.token, remaining_ms))
+            await self.link.run(lambda r: r.eval(_RELEASE, 1, key, ticket.token, window_ms))
         await self.local.release(ticket)

@@ -222,24 +222,18 @@ class Bank:
                 [
                     LedgerEntry(
                         guild_id=guild_id,
-                        user_id=sender_id,
-                        kind=LedgerKind.TRANSFER_OUT,
+                        user_id=user,
+                        kind=kind,
                         amount=amount,
-                        balance_after=sender_balance,
+                        balance_after=balance,
                         actor_id=sender_id,
-                        counterparty_id=recipient_id,
-                        idempotency_key=f"{key}:out",
-                    ),
-                    LedgerEntry(
-                        guild_id=guild_id,
-                        user_id=recipient_id,
-                        kind=LedgerKind.TRANSFER_IN,
-                        amount=amount,
-                        balance_after=recipient_balance,
-                        actor_id=sender_id,
-                        counterparty_id=sender_id,
-                        idempotency_key=f"{key}:in",
-                    ),
+                        counterparty_id=other,
+                        idempotency_key=f"{key}:{suffix}",
+                    )
+                    for user, kind, balance, other, suffix in (
+                        (sender_id, LedgerKind.TRANSFER_OUT, sender_balance, recipient_id, "out"),
+                        (recipient_id, LedgerKind.TRANSFER_IN, recipient_balance, sender_id, "in"),
+                    )
                 ]
             )
         receipt = TransferReceipt(

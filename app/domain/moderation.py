@@ -197,10 +197,8 @@ async def edit_reason(guild_id: int, number: int, editor_id: int, new_reason: st
     """Replace a case's reason, recording who changed it and the old text."""
     validation.snowflake(editor_id, "moderator")
     text = validation.reason(new_reason, required=True)
-    await get_case(guild_id, number)
     async with in_transaction():
-        case = await Case.filter(guild_id=guild_id, number=number).select_for_update().first()
-        assert case is not None
+        case = await _locked_case(guild_id, number)
         if case.reason != text:
             await CaseEdit.create(
                 case_id=case.id,
@@ -218,10 +216,8 @@ async def pardon(guild_id: int, number: int, moderator_id: int, reason: str) -> 
     """Mark a case pardoned (it no longer counts against the member); the reason is recorded."""
     validation.snowflake(moderator_id, "moderator")
     text = validation.reason(reason, required=True)
-    await get_case(guild_id, number)
     async with in_transaction():
-        case = await Case.filter(guild_id=guild_id, number=number).select_for_update().first()
-        assert case is not None
+        case = await _locked_case(guild_id, number)
         if case.state == CaseState.PARDONED:
             raise CaseStateError(f"Case #{number} is already pardoned.")
         await _set_state(case, CaseState.PARDONED, moderator_id, text)
@@ -261,6 +257,14 @@ async def record_dm(case: Case, delivered: bool) -> None:
     """Record whether the member received the DM telling them of the case."""
     await Case.filter(id=case.id).update(dm_delivered=delivered)
     case.dm_delivered = delivered
+
+
+async def _locked_case(guild_id: int, number: int) -> Case:
+    """The case, locked until the transaction ends; CaseNotFound if there is none."""
+    await get_case(guild_id, number)
+    case = await Case.filter(guild_id=guild_id, number=number).select_for_update().first()
+    assert case is not None
+    return case
 
 
 async def _set_state(case: Case, state: CaseState, editor_id: int | None, note: str) -> None:

@@ -74,14 +74,20 @@ async def db_ranking() -> list[tuple[int, int]]:
     )
 
 
+async def funded_bank(url: str) -> tuple[Coordination, Bank, Leaderboard]:
+    """A bank on this Redis, every user funded, the leaderboard cache built."""
+    coord = Coordination.from_redis(url)
+    bank = Bank(coord, transfer_max=1_000, grant_max=10_000)
+    board = Leaderboard(coord.leaderboard)
+    for user in USERS:
+        await bank.grant(G, 99, user, 200)
+    assert await board.refresh_soon(G)
+    return coord, bank, board
+
+
 async def test_redis_stopped_mid_run(pg: Backend) -> None:
     with private_redis() as server:
-        coord = Coordination.from_redis(server.url)
-        bank = Bank(coord, transfer_max=1_000, grant_max=10_000)
-        board = Leaderboard(coord.leaderboard)
-        for user in USERS:
-            await bank.grant(G, 99, user, 200)
-        assert await board.refresh_soon(G)
+        coord, bank, board = await funded_bank(server.url)
         load = TransferLoad(bank)
         load.start()
         try:
@@ -109,12 +115,7 @@ async def test_redis_stopped_mid_run(pg: Backend) -> None:
 
 async def test_redis_unreachable_then_back_with_stale_data(pg: Backend) -> None:
     with private_redis() as server:
-        coord = Coordination.from_redis(server.url)
-        bank = Bank(coord, transfer_max=1_000, grant_max=10_000)
-        board = Leaderboard(coord.leaderboard)
-        for user in USERS:
-            await bank.grant(G, 99, user, 200)
-        assert await board.refresh_soon(G)
+        coord, bank, board = await funded_bank(server.url)
         admin = redis.Redis.from_url(server.url)
         await admin.execute_command("CLIENT", "PAUSE", 2500, "ALL")
         # While paused, write-throughs time out: the cache keeps old balances.

@@ -1,0 +1,170 @@
+"""Economy commands end to end: slash and prefix, happy paths and refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.db.models import LedgerKind
+from app.domain.economy import Bank
+from app.sandbox import payloads
+from app.sandbox.permissions import P
+from tests.bot.harness import Harness, coins, is_error, ledger_count, snapshot
+
+FORMS = ["slash", "prefix"]
+
+
+def bank(h: Harness) -> Bank:
+    return h.bot.bank
+
+
+async def test_slash_commands_carry_default_member_permissions(h: Harness) -> None:
+    commands = {name: data for (name, kind), data in h.server.world.commands.items()}
+    expected = {"profile", "balance", "daily", "transfer", "leaderboard", "rank", "give", "fine",
+                "config", "warn", "note", "timeout", "untimeout", "kick", "ban", "unban",
+                "pardon", "modlog", "case", "reason", "modlog-export"}
+    assert expected <= set(commands)
+    perms = {name: commands[name].get("default_member_permissions") for name in expected}
+    perms = {name: None if value is None else str(value) for name, value in perms.items()}
+    assert perms["warn"] == str(int(P.MODERATE_MEMBERS))
+    assert perms["ban"] == str(int(P.BAN_MEMBERS))
+    assert perms["kick"] == str(int(P.KICK_MEMBERS))
+    assert perms["give"] == perms["config"] == perms["fine"] == str(int(P.MANAGE_GUILD))
+    assert perms["balance"] is None and perms["transfer"] is None
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_daily_then_balance(h: Harness, form: str) -> None:
+    first = await h.run(form, "m1", "daily")
+    assert "You claimed 100 coins" in first.content
+    again = await h.run(form, "m1", "daily")
+    assert is_error(again) and "already claimed" in again.content
+    balance = await h.run(form, "m1", "balance")
+    assert balance.content == "You hold 100 coins."
+    assert await ledger_count(kind=LedgerKind.DAILY) == 1
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_transfer_moves_coins_and_refuses_bad_requests(h: Harness, form: str) -> None:
+    gid = h.guild.id
+    await bank(h).grant(gid, h.id_of("admin"), h.id_of("m1"), 100)
+    sent = await h.run(form, "m1", "transfer", f"{h.mention('m2')} 30", member="m2", amount=30)
+    assert "Sent 30 coins" in sent.content and "Your balance: 70 coins" in sent.content
+    assert (await coins(gid, h.id_of("m1")), await coins(gid, h.id_of("m2"))) == (70, 30)
+    before = await snapshot()
+    refusals = [
+        ("m2", 71, "Not enough coins"),
+        ("m2", 0, "at least 1"),
+        ("m2", -5, "at least 1"),
+        ("m1", 5, "yourself"),
+        ("otherbot", 5, "bots have no account"),
+    ]
+    for target, amount, text in refusals:
+        reply = await h.run(form, "m1", "transfer", f"{h.mention(target)} {amount}",
+                            member=target, amount=amount)
+        assert is_error(reply) and text in reply.content, (target, amount, reply.content)
+    assert await snapshot() == before
+
+
+async def test_transfer_prefix_refuses_text_amount(h: Harness) -> None:
+    before = await snapshot()
+    reply = await h.prefix("m1", f"transfer {h.mention('m2')} lots")
+    assert is_error(reply) and "`lots` is not a valid amount" in reply.content
+    missing = await h.prefix("m1", "transfer")
+    assert is_error(missing) and "Missing `member`" in missing.content
+    assert await snapshot() == before
+
+
+async def test_transfer_interaction_delivered_twice_moves_coins_once(h: Harness) -> None:
+    gid, sender, recipient = h.guild.id, h.id_of("m3"), h.id_of("m4")
+    await bank(h).grant(gid, h.id_of("admin"), sender, 100)
+    handle = await h.driver.slash(h.guild, "general", "m3", "transfer", member="m4", amount=40)
+    first = await handle.wait_response()
+    record = h.driver.core.interactions.records[handle.id]
+    h.driver.core.emit("INTERACTION_CREATE", record.payload, gid)  # a replay after a RESUME
+
+    def replay_answered() -> bool | None:
+        calls = h.driver.rest_calls("POST", path=f"/interactions/{handle.id}/")
+        return True if [c.error_code for c in calls] == [None, 40060] else None
+
+    await h.wait(replay_answered, "the replay's reply (refused: already acknowledged)")
+    assert "Sent 40 coins" in first.content
+    later = await h.slash("m3", "balance")
+    assert later.content == "You hold 60 coins."
+    assert (await coins(gid, sender), await coins(gid, recipient)) == (60, 40)
+    assert await ledger_count(idempotency_key__startswith=f"tx:{handle.id}") == 2
+
+
+async def test_transfer_message_delivered_twice_replies_the_same(h: Harness) -> None:
+    gid = h.guild.id
+    await bank(h).grant(gid, h.id_of("admin"), h.id_of("m5"), 100)
+    sent = await h.driver.send_message(h.guild, "general", "m5", f"!transfer {h.mention('m6')} 25")
+    first = await h.driver.wait_reply(sent)
+    message = h.driver.world.messages[sent.id]
+    data = payloads.message(h.driver.world, message, h.server.core.base_url)
+    h.driver.core.emit("MESSAGE_CREATE", data, gid)
+
+    def two_replies() -> list[str] | None:
+        texts = [m.content for m in h.driver.bot_messages(h.guild, "general") if m.id > sent.id
+                 and m.content.startswith("Sent")]
+        return texts if len(texts) == 2 else None
+
+    replies = await h.wait(two_replies, "the second reply")
+    assert replies[0] == replies[1] == first.content
+    assert (await coins(gid, h.id_of("m5")), await coins(gid, h.id_of("m6"))) == (75, 25)
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_give_needs_manage_server(h: Harness, form: str) -> None:
+    gid = h.guild.id
+    given = await h.run(form, "admin", "give", f"{h.mention('m7')} 500", member="m7", amount=500)
+    assert "Gave 500 coins" in given.content
+    assert await coins(gid, h.id_of("m7")) == 500
+    before = await snapshot()
+    for who, target, amount, text in [
+        ("mod", "m7", 5, "Manage Server"),
+        ("m7", "m7", 5, "Manage Server"),
+        ("admin", "m7", 0, "at least 1"),
+        ("admin", "otherbot", 5, "bots have no account"),
+    ]:
+        reply = await h.run(form, who, "give", f"{h.mention(target)} {amount}", member=target,
+                            amount=amount)
+        assert is_error(reply) and text in reply.content, reply.content
+    assert await snapshot() == before
+
+
+@pytest.mark.parametrize("form", FORMS)
+async def test_profile_and_rank(h: Harness, form: str) -> None:
+    gid = h.guild.id
+    await bank(h).grant(gid, h.id_of("admin"), h.id_of("m8"), 300)
+    await bank(h).grant(gid, h.id_of("admin"), h.id_of("m9"), 200)
+    profile = await h.run(form, "m9", "profile", h.mention("m8"), member="m8")
+    fields = {f["name"]: f["value"] for f in profile.embeds[0]["fields"]}
+    assert fields["Coins"] == "300 coins" and fields["Rank"] == "#1"
+    assert fields["Level"] == "0" and "100 to level 1" in fields["XP"]
+    assert fields["Joined"].startswith("<t:")
+    own = await h.run(form, "m9", "rank")
+    assert own.content == f"{h.mention('m9')} is #2 with 200 coins."
+    refused = await h.run(form, "m9", "rank", h.mention("otherbot"), member="otherbot")
+    assert is_error(refused)
+
+
+async def test_leaderboard_pages_with_buttons(h: Harness) -> None:
+    gid = h.guild.id
+    for i in range(1, 24):
+        await bank(h).grant(gid, h.id_of("admin"), h.id_of(f"m{i}"), 1000 - i)
+    first = await h.slash("m1", "leaderboard")
+    assert "**1.** " + h.mention("m1") in first.embeds[0]["description"]
+    assert first.embeds[0]["description"].count("\n") == 9
+    _, following = first.custom_ids()
+    assert first.components[0]["components"][0]["disabled"] is True
+    stranger = await h.driver.click(first.id, following, "m2")
+    refusal = await stranger.wait_response()
+    assert refusal.ephemeral and "Only the member who ran" in refusal.content
+    turned = await (await h.driver.click(first.id, following, "m1")).wait_response()
+    assert "**11.** " + h.mention("m11") in turned.embeds[0]["description"]
+    last = await h.prefix("m1", "leaderboard 3")
+    assert "**21.** " in last.embeds[0]["description"]
+    assert last.embeds[0]["footer"]["text"] == "Page 3"
+    assert all(b["disabled"] for row in last.components for b in row["components"][1:])
+    bad = await h.prefix("m1", "leaderboard 0")
+    assert is_error(bad) and "page must be" in bad.content

@@ -1,0 +1,93 @@
+"""The console runs a scripted session against the tiny bot (as a subprocess)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from conftest import HERE, PYTHON, subprocess_env
+
+pytestmark = pytest.mark.slow
+
+SESSION = """\
+# economy
+/balance
+expect "Alice has 100 coins"
+/daily
+expect "claimed 50"
+/daily
+expect-error "already claimed"
+/transfer @bob 30
+expect "Sent 30 coins to Bob"
+/transfer bob amount:5000
+expect-error "not enough"
+as bob /balance
+expect "130 coins"
+# prefix commands, DMs and permissions
+!echo hello there
+expect "hello there"
+!warn @carol spamming links
+expect "warned Carol"
+expect-dm carol "spamming links"
+!kick @moderator
+expect-error "50013"
+# components, defer, followups
+/buttons
+click tiny:click
+expect "clicked by alice"
+/slow
+expect "done after defer"
+/roll 6 count:2
+expect "total: 12"
+# a moderator acts by hand; the bot logs the audit entry
+as moderator
+mod ban carol spam bot
+expect "audit: ban"
+hello everyone
+expect-no-reply
+dms carol
+"""
+
+
+async def run_console(script: Path) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        PYTHON,
+        "console_entry.py",
+        "--script",
+        str(script),
+        "--settle",
+        "0.15",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=subprocess_env(),
+        cwd=HERE,
+    )
+    output, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, output.decode()
+
+
+async def test_scripted_console_session(tmp_path: Path) -> None:
+    script = tmp_path / "session.txt"
+    script.write_text(SESSION)
+    code, output = await run_console(script)
+    assert code == 0, output
+    assert "you are alice in #general" in output
+    assert "╭─ Balance" in output and "Alice has 100 coins" in output
+    assert "[ephemeral] [response] [error]" in output
+    assert "GuildBot DM to carol" in output and "You were warned in Demo" in output
+    assert "[button] Click me -> tiny:click" in output
+    assert "[update]" in output and "[followup]" in output
+    assert "GuildBot #modlog" in output
+    assert "(no reply)" in output and "script passed" in output
+
+
+async def test_console_script_fails_on_unexpected_errors(tmp_path: Path) -> None:
+    script = tmp_path / "bad.txt"
+    script.write_text('/daily\n/daily\n/balance\nexpect "999 coins"\n/nosuchcommand\n')
+    code, output = await run_console(script)
+    assert code == 1, output
+    assert "bad.txt:2: unexpected error reply" in output
+    assert "bad.txt:3: expected '999 coins'" in output
+    assert "no registered command 'nosuchcommand'" in output
+    assert "3 failure(s)" in output
