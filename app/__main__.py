@@ -40,12 +40,14 @@ def _sandbox(settings: Settings, args: argparse.Namespace, rest: list[str]) -> i
 
 def _migrate(settings: Settings, args: argparse.Namespace, rest: list[str]) -> int:
     from app.db.connect import is_sqlite
-    from app.db.migrate import run_migrations
+    from app.db.migrate import MIGRATIONS_DIR, run_migrations
 
     if is_sqlite(settings.database_url):
         print("SQLite needs no migrations: its schema is created from the models at start.")
         return 0
-    applied = asyncio.run(run_migrations(settings.database_url))
+    applied = asyncio.run(
+        run_migrations(settings.database_url, settings.migrations_dir or MIGRATIONS_DIR)
+    )
     print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
@@ -40,6 +41,7 @@ class Settings(BaseSettings):
     identify_min_remaining: int = Field(50, ge=0)
     lease_ttl_s: float = Field(15.0, ge=1, le=600)
     log_level: str = "INFO"
+    migrations_dir: Path | None = None
 
     transfer_max: int = Field(1_000_000_000, ge=1, le=10**15)
     grant_max: int = Field(1_000_000_000, ge=1, le=10**15)

@@ -10,5 +10,7 @@ start_services
 
 log "ruff"
 "$PYTHON" -m ruff check .
+log "deployment checks (kustomize, kubernetes-validate, checkov, hadolint, yamllint, promtool)"
+bash scripts/check-deploy.sh
 log "pytest"
 "$PYTHON" -m pytest "$@"

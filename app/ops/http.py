@@ -1,4 +1,8 @@
-"""The pod's HTTP endpoints for Kubernetes and Prometheus: /livez, /readyz, /metrics."""
+"""The pod's HTTP endpoints for Kubernetes and Prometheus.
+
+/livez: the event loop turns. /startupz: every owned shard is READY. /readyz: that, the database
+answers, and the process is not shutting down. /metrics: Prometheus text format.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +50,7 @@ class OpsServer:
         app = web.Application()
         app.router.add_get("/livez", self._livez)
         app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/startupz", self._startupz)
         app.router.add_get("/metrics", self._metrics)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -65,6 +70,11 @@ class OpsServer:
         if lag > self.probes.max_loop_lag:
             return web.Response(status=503, text=f"event loop stalled for {lag:.1f} s\n")
         return web.Response(text="ok\n")
+
+    async def _startupz(self, request: web.Request) -> web.Response:
+        if not self.probes.ready():
+            return web.Response(status=503, text="shards not ready\n")
+        return web.Response(text="started\n")
 
     async def _readyz(self, request: web.Request) -> web.Response:
         if self.probes.stopping:

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from conftest import HERE, PYTHON, subprocess_env
+from sandbox_helpers import HERE, PYTHON, subprocess_env
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import RawGateway, make_server
+from sandbox_helpers import RawGateway, make_server
 from tiny_bot import TinyBot, start_bot
 
 from app.sandbox import SandboxServer, build_world
@@ -112,7 +112,7 @@ async def test_zlib_stream_and_plain_frames(compress: bool, raw_clients: list[Ra
 async def test_message_content_intent_and_guild_members_chunk(
     raw_clients: list[RawGateway],
 ) -> None:
-    server = make_server(world=build_world(1, channels=3, roles=4, members=300, seed=3))
+    server = make_server(world=build_world(1, channels=12, roles=4, members=300, seed=3))
     await server.start()
     try:
         client = await RawGateway.connect(server)
@@ -132,6 +132,8 @@ async def test_message_content_intent_and_guild_members_chunk(
         try:
             chunked = bot.get_guild(guild.id)
             assert chunked is not None and chunked.chunked and len(chunked.members) == 300
+            kinds = sorted(type(c).__name__ for c in chunked.channels)
+            assert kinds == ["CategoryChannel"] * 2 + ["TextChannel"] * 8 + ["VoiceChannel"] * 2
         finally:
             await bot.close()
     finally:

@@ -218,5 +218,5 @@ async def test_remote_driver_maps_errors_back(server: SandboxServer) -> None:
             await remote.wait_reply(sent, timeout=0.1)
         await remote.moderate("ban", "Demo", "moderator", "bob", reason="spam")
         assert server.world.guild("Demo").bans.keys() == {server.driver.user("bob").id}
-        calls = await remote.rest_calls()
-        assert calls == []
+        assert await remote.rest_calls() == []
+        assert await remote.bot_messages("Demo", "general") == []

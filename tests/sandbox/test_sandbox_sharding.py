@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from conftest import HERE, PYTHON, subprocess_env
+from sandbox_helpers import HERE, PYTHON, subprocess_env
 
 from app.sandbox import RemoteDriver
 from app.sandbox.snowflake import shard_for

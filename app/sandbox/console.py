@@ -1,0 +1,379 @@
+"""The interactive console: type as a member of the demo guild and see the bot's replies.
+
+Lines are slash commands (``/balance``), messages (``!warn @bob spam``, ``hello``) or console
+commands (``as bob``, ``in #modlog``, ``dms bob``, ``click ID``, ``help``...). Script directives
+(``expect ...``) check the outcome of the command above them. See docs/sandbox.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from rich.console import Console as RichConsole
+from rich.text import Text
+
+from app.sandbox.console_parse import Directive, parse_directive, parse_slash, split
+from app.sandbox.console_render import looks_like_error, render
+from app.sandbox.core import SandboxTimeout
+from app.sandbox.driver import Driver
+from app.sandbox.errors import SandboxError
+from app.sandbox.interactions import find_command
+from app.sandbox.records import MessageView
+from app.sandbox.world import DM, Message
+
+_MEMBER_REF = re.compile(r"(?<![<\w])@(?!everyone\b|here\b)([\w.]+)")
+_CHANNEL_REF = re.compile(r"(?<![<\w])#([\w-]+)")
+HELP = """\
+/name args...              run a slash command (options in order, or name:value)
+!command args, any text    send a message as the current member
+as NAME [line]             become NAME, or run one line as NAME
+in #channel                switch channel
+click CUSTOM_ID            press a button on the last bot message
+dms NAME                   show the bot's DMs to NAME
+members | commands         list members / registered slash commands
+mod ban|kick|unban NAME [reason], mod timeout NAME SECONDS [reason]
+join NAME | leave NAME     a member joins or leaves
+expect "text" | expect-error ["text"] | expect-no-reply | expect-dm NAME ["text"]
+help | quit"""
+
+
+@dataclass
+class Outcome:
+    """What one line produced: the bot messages printed and whether it failed."""
+
+    replies: list[MessageView] = field(default_factory=list)
+    dms: dict[int, list[MessageView]] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        return self.error is not None or any(looks_like_error(r) for r in self.replies[:1])
+
+    def text(self) -> str:
+        return "\n".join(r.text() for r in self.replies)
+
+
+class Console:
+    """Runs console lines against a sandbox through a :class:`Driver`."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        out: RichConsole,
+        *,
+        member: str = "alice",
+        channel: str = "general",
+        reply_timeout: float = 5.0,
+        settle: float = 0.3,
+        prefix: str = "!",
+    ) -> None:
+        self.driver = driver
+        self.out = out
+        self.guild = next(iter(driver.world.guilds.values()))
+        self.member = driver.member(self.guild, member)
+        self.channel = driver.channel(self.guild, channel)
+        self.reply_timeout = reply_timeout
+        self.settle = settle
+        self.prefix = prefix
+        self.last_bot_message: MessageView | None = None
+        self.failures: list[str] = []
+
+    # -- lines --------------------------------------------------------------------------------
+    async def run_line(self, line: str) -> Outcome | None:
+        """Execute one line; None for lines without an outcome (blank, comments, switches)."""
+        line = line.strip()
+        if not line or line.startswith("#"):
+            return None
+        word, _, rest = line.partition(" ")
+        handler = self._COMMANDS.get(word.lower())
+        try:
+            if handler is not None:
+                return await handler(self, rest.strip())
+            if line.startswith("/"):
+                return await self._slash(line[1:])
+            return await self._message(line)
+        except (LookupError, ValueError, SandboxError) as exc:
+            self.out.print(Text(f"✗ {exc}", style="red"))
+            return Outcome(error=str(exc))
+
+    async def _as(self, rest: str) -> Outcome | None:
+        name, _, line = rest.partition(" ")
+        who = self.driver.member(self.guild, name)
+        if not line:
+            self.member = who
+            self.out.print(Text(f"you are now {who.user.username}", style="dim"))
+            return None
+        previous, self.member = self.member, who
+        try:
+            return await self.run_line(line)
+        finally:
+            self.member = previous
+
+    async def _in(self, rest: str) -> None:
+        self.channel = self.driver.channel(self.guild, rest)
+        self.out.print(Text(f"now in #{self.channel.name}", style="dim"))
+
+    async def _help(self, rest: str) -> None:
+        self.out.print(Text(HELP))
+
+    async def _members(self, rest: str) -> None:
+        for member in self.guild.members.values():
+            roles = ", ".join(self.guild.roles[r].name for r in member.roles)
+            self.out.print(Text(f"{member.user.username:<12} {roles}"))
+
+    async def _commands(self, rest: str) -> None:
+        commands = [*self.driver.world.commands.values(), *self.guild.commands.values()]
+        for command in commands:
+            opts = " ".join(f"<{o['name']}>" for o in command.get("options") or [])
+            self.out.print(Text(f"/{command['name']} {opts}  {command.get('description', '')}"))
+
+    async def _dms(self, rest: str) -> None:
+        user = self.driver.user(rest)
+        views = self.driver.dms(user)
+        if not views:
+            self.out.print(Text(f"no DMs to {user.username}", style="dim"))
+        for view in views:
+            render(self.out, view, f"DM to {user.username}")
+
+    async def _click(self, rest: str) -> Outcome:
+        if self.last_bot_message is None:
+            raise ValueError("no bot message to click on")
+        handle = await self.driver.click(self.last_bot_message.id, rest, self.member)
+        return await self._await_interaction(handle.record.id, handle.wait_response)
+
+    async def _moderate(self, rest: str) -> Outcome:
+        words = split(rest)
+        if len(words) < 2:
+            raise ValueError("usage: mod ban|kick|unban|timeout NAME ...")
+        action, target, args = words[0], words[1].lstrip("@"), words[2:]
+        mark = self.driver.world.ids.next()
+        if action == "timeout":
+            seconds = float(args[0]) if args else 60.0
+            await self.driver.timeout(
+                self.guild, self.member, target, seconds, " ".join(args[1:]) or None
+            )
+        elif action in ("ban", "kick", "unban"):
+            await getattr(self.driver, action)(
+                self.guild, self.member, target, " ".join(args) or None
+            )
+        else:
+            raise ValueError(f"unknown moderation action {action!r}")
+        self.out.print(Text(f"{self.member.user.username} did {action} {target}", style="dim"))
+        return await self._settle_and_print(mark, None)
+
+    async def _join(self, rest: str) -> Outcome:
+        mark = self.driver.world.ids.next()
+        await self.driver.add_member(self.guild, rest.lstrip("@"))
+        return await self._settle_and_print(mark, None)
+
+    async def _leave(self, rest: str) -> Outcome:
+        mark = self.driver.world.ids.next()
+        await self.driver.remove_member(self.guild, rest.lstrip("@"))
+        return await self._settle_and_print(mark, None)
+
+    async def _quit(self, rest: str) -> None:
+        raise EOFError
+
+    _COMMANDS: ClassVar[dict[str, Callable[[Console, str], Awaitable[Outcome | None]]]] = {
+        "as": _as,
+        "in": _in,
+        "help": _help,
+        "members": _members,
+        "commands": _commands,
+        "dms": _dms,
+        "click": _click,
+        "mod": _moderate,
+        "join": _join,
+        "leave": _leave,
+        "quit": _quit,
+        "exit": _quit,
+    }
+
+    # -- bot activity -------------------------------------------------------------------------
+    async def _slash(self, text: str) -> Outcome:
+        words = split(text)
+        command = find_command(self.driver.core, self.guild, words[0])
+        call = parse_slash(command, words[1:])
+        handle = await self.driver.slash(
+            self.guild, self.channel, self.member, call.name, sub=call.sub, **call.options
+        )
+        return await self._await_interaction(handle.record.id, handle.wait_response)
+
+    async def _await_interaction(
+        self, interaction_id: int, wait: Callable[[float], Awaitable[MessageView]]
+    ) -> Outcome:
+        try:
+            await wait(self.reply_timeout)
+        except SandboxTimeout:
+            outcome = await self._settle_and_print(interaction_id, interaction_id)
+            outcome.error = "the application did not respond"
+            self.out.print(Text(f"✗ {outcome.error}", style="red"))
+            return outcome
+        return await self._settle_and_print(interaction_id, interaction_id)
+
+    def _with_mentions(self, text: str) -> str:
+        """Turn ``@name`` and ``#channel`` into real mentions, as the Discord client does."""
+
+        def member(match: re.Match[str]) -> str:
+            try:
+                return f"<@{self.driver.member(self.guild, match.group(1)).id}>"
+            except LookupError:
+                return match.group(0)
+
+        def channel(match: re.Match[str]) -> str:
+            try:
+                return f"<#{self.driver.channel(self.guild, match.group(1)).id}>"
+            except LookupError:
+                return match.group(0)
+
+        return _CHANNEL_REF.sub(channel, _MEMBER_REF.sub(member, text))
+
+    async def _message(self, text: str) -> Outcome:
+        text = self._with_mentions(text)
+        sent = await self.driver.send_message(self.guild, self.channel, self.member, text)
+        is_command = text.startswith(self.prefix)
+        with contextlib.suppress(SandboxTimeout):
+            await self.driver.wait_reply(sent, self.reply_timeout if is_command else self.settle)
+        return await self._settle_and_print(sent.id, None)
+
+    def _activity(self, mark: int, interaction_id: int | None) -> list[MessageView]:
+        """Bot messages after ``mark``: channel posts, DMs, and this interaction's replies."""
+        world = self.driver.world
+        found: list[Message] = []
+        for msg in reversed(world.messages.values()):
+            if msg.id <= mark:
+                break
+            visible = msg.ephemeral_to in (None, self.member.id)
+            if msg.author_id == world.bot.id and visible and msg.interaction_id is None:
+                found.append(msg)
+        views = [self.driver.view(m) for m in reversed(found)]
+        if interaction_id is not None:
+            views = self.driver.interaction(interaction_id).history + views
+        return views
+
+    async def _settle(self, mark: int, interaction_id: int | None) -> None:
+        """Return once the bot has been quiet for ``settle`` seconds (at most 50 rounds)."""
+        for _ in range(50):
+            seen = len(self._activity(mark, interaction_id))
+
+            def more(seen: int = seen) -> bool | None:
+                return True if len(self._activity(mark, interaction_id)) != seen else None
+
+            try:
+                await self.driver.wait_until(more, self.settle, "more bot activity")
+            except SandboxTimeout:
+                return
+
+    async def _settle_and_print(self, mark: int, interaction_id: int | None) -> Outcome:
+        """Wait until the bot is quiet, then print everything it did since ``mark``."""
+        await self._settle(mark, interaction_id)
+        outcome = Outcome()
+        for view in self._activity(mark, interaction_id):
+            channel = self.driver.world.channels[view.channel_id]
+            if channel.type == DM:
+                user = self.driver.world.users[channel.recipient_ids[0]]
+                outcome.dms.setdefault(user.id, []).append(view)
+                where = f"DM to {user.username}"
+            else:
+                outcome.replies.append(view)
+                where = f"#{channel.name}"
+            if view.kind != "modal":
+                self.last_bot_message = view
+            render(self.out, view, where)
+        if not outcome.replies and not outcome.dms:
+            self.out.print(Text("(no reply)", style="dim"))
+        return outcome
+
+    # -- scripts ------------------------------------------------------------------------------
+    def check(self, outcome: Outcome | None, directives: list[Directive], where: str) -> None:
+        """Apply directives to an outcome; record failures (unexpected errors included)."""
+        if outcome is None:
+            if directives:
+                self._fail(where, "directive after a line that has no outcome")
+            return
+        expects_error = any(d.kind == "expect-error" for d in directives)
+        if outcome.is_error and not expects_error:
+            self._fail(where, f"unexpected error reply: {outcome.error or outcome.text()!r}")
+        for directive in directives:
+            problem = self._problem(outcome, directive)
+            if problem:
+                self._fail(where, problem)
+
+    def _problem(self, outcome: Outcome, d: Directive) -> str | None:
+        text = outcome.text().lower()
+        if d.kind == "expect-error" and not outcome.is_error:
+            return f"expected an error, got {outcome.text()!r}"
+        if d.kind in ("expect", "expect-error") and d.text.lower() not in text:
+            return f"expected {d.text!r} in {outcome.text()!r}"
+        if d.kind == "expect-no-reply" and (outcome.replies or outcome.dms):
+            return f"expected no reply, got {outcome.text()!r}"
+        if d.kind == "expect-dm":
+            user = self.driver.user(d.user)
+            dms = " ".join(v.text() for v in outcome.dms.get(user.id, [])).lower()
+            if user.id not in outcome.dms or d.text.lower() not in dms:
+                return f"expected a DM to {d.user} containing {d.text!r}"
+        return None
+
+    def _fail(self, where: str, message: str) -> None:
+        self.failures.append(f"{where}: {message}")
+        self.out.print(Text(f"✗ {where}: {message}", style="bold red"))
+
+    async def run_lines(self, lines: list[str], name: str = "script") -> None:
+        """Run lines with their directives; failures are collected in ``self.failures``."""
+        index = 0
+        while index < len(lines):
+            line = lines[index]
+            index += 1
+            if parse_directive(line) is not None:
+                self._fail(f"{name}:{index}", "directive without a command before it")
+                continue
+            if line.strip() and not line.strip().startswith("#"):
+                self.out.print(
+                    Text(f"{self.member.user.username} › {line.strip()}", style="bold green")
+                )
+            start = index
+            directives: list[Directive] = []
+            while index < len(lines) and (found := parse_directive(lines[index])) is not None:
+                directives.append(found)
+                index += 1
+            outcome = await self.run_line(line)
+            self.check(outcome, directives, f"{name}:{start}")
+
+    async def interactive(self, read: Callable[[str], Awaitable[str | None]]) -> None:
+        """Read-eval-print until EOF or ``quit``; a directive checks the last outcome."""
+        outcome: Outcome | None = None
+        while (
+            line := await read(f"{self.member.user.username} #{self.channel.name} › ")
+        ) is not None:
+            directive = parse_directive(line)
+            if directive is not None:
+                problem = self._problem(outcome, directive) if outcome else "nothing to check"
+                self.out.print(
+                    Text(f"✗ {problem}", style="red") if problem else Text("✓", style="green")
+                )
+                continue
+            try:
+                outcome = await self.run_line(line) or outcome
+            except EOFError:
+                return
+
+
+def describe(driver: Driver, console: Console) -> str:
+    """The banner shown at start."""
+    server = driver.server
+    return (
+        f"Sandbox {server.url} — guild {console.guild.name}; you are "
+        f"{console.member.user.username} in #{console.channel.name}. Type help."
+    )
+
+
+async def ready(client: Any, timeout: float) -> None:  # noqa: ASYNC109
+    """Wait for a discord.py client to be ready, if it can tell."""
+    waiter = getattr(client, "wait_until_ready", None)
+    if waiter is not None:
+        await asyncio.wait_for(waiter(), timeout)

@@ -1,0 +1,1 @@
+"""Discord's REST API under /api/v10: routing, recording, rate-limit switch, error shapes."""

@@ -1,0 +1,773 @@
+"""The packaging, checked statically: the rendered Kubernetes manifests of every kustomization,
+the Compose stack, the Prometheus alerts, the Grafana dashboard and the Dockerfile.
+
+These assert the properties the bot relies on at run time (shard arithmetic, probes sized to the
+identify queue, one image for the bot and its migrations, no secret in the repository) and the
+hardening we promise (non-root, read-only root filesystem, no capabilities, no API token).
+Rendering needs kubectl (with its bundled kustomize); the tests that need it skip without it.
+scripts/check-deploy.sh runs the schema and policy linters on top of this.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+KUSTOMIZATIONS = ["k8s/base", "k8s/overlays/dev", "k8s/overlays/prod"]
+
+# What each kustomization must come out as: (replicas, SHARDS_PER_POD, SHARD_COUNT).
+EXPECTED_SHAPE = {
+    "k8s/base": (2, 2, 4),
+    "k8s/overlays/dev": (1, 2, 2),
+    "k8s/overlays/prod": (4, 4, 16),
+}
+
+# Discord allows one IDENTIFY per 5 s per bucket; with max_concurrency 1 all shards share one.
+IDENTIFY_INTERVAL_S = 5
+# Least slack the startup probe must leave beyond the identify queue itself.
+STARTUP_MARGIN_S = 30
+
+OPS_PORT = 8080
+APP_UID = 10001
+SECRET_NAME = "guildbot-secrets"
+SECRET_KEYS = {"DISCORD_TOKEN", "DATABASE_URL", "REDIS_URL"}
+POD_INDEX_FIELD = "metadata.labels['apps.kubernetes.io/pod-index']"
+
+# The metrics the dashboard must show (the bot's documented metrics, all prefixed guildbot_).
+DASHBOARD_METRICS = {
+    "guildbot_shard_up",
+    "guildbot_shard_latency_seconds",
+    "guildbot_shard_guilds",
+    "guildbot_events_total",
+    "guildbot_commands_total",
+    "guildbot_command_duration_seconds",
+    "guildbot_errors_total",
+    "guildbot_identifies_total",
+    "guildbot_session_starts_remaining",
+    "guildbot_db_pool_size",
+    "guildbot_db_pool_idle",
+    "guildbot_db_pool_max",
+    "guildbot_redis_up",
+    "guildbot_redis_lock_wait_seconds",
+    "guildbot_cases_opened_total",
+    "guildbot_coins_moved_total",
+    "guildbot_owned_shards",
+    "guildbot_ready",
+    "guildbot_rebalances_total",
+    "guildbot_handovers_total",
+}
+
+
+@cache
+def exported_metrics() -> tuple[frozenset[str], frozenset[str]]:
+    """(every metric name the bot exports, the histograms among them), from its registry.
+    Counters are exported with a _total suffix; histograms as _bucket, _sum and _count."""
+    from app.ops.metrics import REGISTRY
+
+    names, histograms = set(), set()
+    for family in REGISTRY.collect():
+        names.add(f"{family.name}_total" if family.type == "counter" else family.name)
+        if family.type == "histogram":
+            histograms.add(family.name)
+    return frozenset(names), frozenset(histograms)
+
+
+# A Discord bot token: base64 user id, timestamp and HMAC separated by dots.
+DISCORD_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,}")
+
+
+# ---- helpers -----------------------------------------------------------------------------------
+
+
+def metrics_in(expr: str) -> set[str]:
+    """The guildbot metric families a PromQL expression reads (histogram series folded in)."""
+    _, histograms = exported_metrics()
+    names = set()
+    for name in re.findall(r"\bguildbot_[a-z0-9_]+", expr):
+        for suffix in ("_bucket", "_sum", "_count"):
+            base = name.removesuffix(suffix)
+            if base != name and base in histograms:
+                name = base
+                break
+        names.add(name)
+    return names
+
+
+def assert_known_metrics(expr: str, where: str) -> set[str]:
+    known, histograms = exported_metrics()
+    used = metrics_in(expr)
+    assert used, f"{where}: expression reads no guildbot metric: {expr}"
+    unknown = used - known
+    assert not unknown, f"{where}: metrics the bot does not export {sorted(unknown)} in {expr}"
+    for name in used & histograms:
+        assert re.search(rf"{name}_(bucket|sum|count)\b", expr), (
+            f"{where}: histogram {name} has no series of that bare name"
+        )
+    return used
+
+
+@cache
+def render(path: str) -> tuple[dict[str, Any], ...]:
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed: cannot render the kustomizations")
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(ROOT / path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, f"kubectl kustomize {path} failed:\n{result.stderr}"
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
+
+
+@cache
+def render_text(path: str) -> str:
+    return yaml.safe_dump_all(render(path))
+
+
+class Manifests:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.docs = render(path)
+
+    def all(self, kind: str) -> list[dict[str, Any]]:
+        return [d for d in self.docs if d["kind"] == kind]
+
+    def one(self, kind: str, name: str | None = None) -> dict[str, Any]:
+        found = [d for d in self.all(kind) if name is None or d["metadata"]["name"] == name]
+        assert len(found) == 1, f"{self.path}: expected one {kind} {name or ''}, found {len(found)}"
+        return found[0]
+
+    @property
+    def statefulset(self) -> dict[str, Any]:
+        return self.one("StatefulSet")
+
+    @property
+    def job(self) -> dict[str, Any]:
+        return self.one("Job")
+
+    @property
+    def bot(self) -> dict[str, Any]:
+        containers = self.statefulset["spec"]["template"]["spec"]["containers"]
+        assert len(containers) == 1, "the bot pod runs one container"
+        return containers[0]
+
+    def config_of(self, container: dict[str, Any]) -> dict[str, str]:
+        """The ConfigMap data a container's envFrom references (after kustomize's hashing)."""
+        refs = [
+            e["configMapRef"]["name"] for e in container.get("envFrom", []) if "configMapRef" in e
+        ]
+        assert len(refs) == 1, "the container takes its settings from exactly one ConfigMap"
+        return self.one("ConfigMap", refs[0])["data"]
+
+    def pod_specs(self) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (f"{d['kind']}/{d['metadata']['name']}", d["spec"]["template"]["spec"])
+            for d in self.docs
+            if d["kind"] in {"StatefulSet", "Job", "Deployment", "DaemonSet", "CronJob"}
+        ]
+
+
+@pytest.fixture(params=KUSTOMIZATIONS)
+def manifests(request: pytest.FixtureRequest) -> Manifests:
+    return Manifests(request.param)
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def env_var(container: dict[str, Any], name: str) -> dict[str, Any]:
+    found = [e for e in container.get("env", []) if e["name"] == name]
+    assert len(found) == 1, f"container {container['name']}: env {name} set {len(found)} times"
+    return found[0]
+
+
+def probe_window_s(probe: dict[str, Any]) -> int:
+    return probe.get("initialDelaySeconds", 0) + probe.get("failureThreshold", 3) * probe.get(
+        "periodSeconds", 10
+    )
+
+
+def named_port(container: dict[str, Any], port: int | str) -> int:
+    if isinstance(port, int):
+        return port
+    found = [p["containerPort"] for p in container.get("ports", []) if p.get("name") == port]
+    assert found, f"no container port named {port}"
+    return found[0]
+
+
+# ---- Kubernetes: shards ------------------------------------------------------------------------
+
+
+def test_replicas_times_shards_per_pod_is_shard_count(manifests: Manifests) -> None:
+    config = manifests.config_of(manifests.bot)
+    replicas = manifests.statefulset["spec"]["replicas"]
+    per_pod, count = int(config["SHARDS_PER_POD"]), int(config["SHARD_COUNT"])
+    assert replicas * per_pod == count, (
+        f"{manifests.path}: {replicas} replicas x SHARDS_PER_POD {per_pod} != SHARD_COUNT {count}"
+    )
+    assert (replicas, per_pod, count) == EXPECTED_SHAPE[manifests.path]
+
+
+def test_pod_index_comes_from_the_statefulset_ordinal(manifests: Manifests) -> None:
+    pod_index = env_var(manifests.bot, "POD_INDEX")
+    assert pod_index["valueFrom"]["fieldRef"]["fieldPath"] == POD_INDEX_FIELD
+
+
+def test_settings_are_the_documented_ones(manifests: Manifests) -> None:
+    config = manifests.config_of(manifests.bot)
+    for key in (
+        "SHARD_COUNT",
+        "SHARDS_PER_POD",
+        "LOG_LEVEL",
+        "DB_POOL_MAX",
+        "MESSAGE_CONTENT_INTENT",
+    ):
+        assert key in config, f"{manifests.path}: ConfigMap lacks {key}"
+    assert "IDENTIFY_MAX_CONCURRENCY" not in config, "max_concurrency comes from Discord"
+    assert config["LOG_LEVEL"] in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+    assert config.get("OPS_PORT", str(OPS_PORT)) == str(OPS_PORT)
+    assert not SECRET_KEYS & set(config), "secrets must not be in the ConfigMap"
+
+
+def test_dev_and_prod_differ_as_intended() -> None:
+    dev, prod = Manifests("k8s/overlays/dev"), Manifests("k8s/overlays/prod")
+    assert dev.config_of(dev.bot)["LOG_LEVEL"] == "DEBUG"
+    dev_mem = dev.bot["resources"]["limits"]["memory"]
+    prod_mem = prod.bot["resources"]["limits"]["memory"]
+    assert dev_mem.endswith("Mi") and prod_mem.endswith("Gi"), (dev_mem, prod_mem)
+    pod = prod.statefulset["spec"]["template"]["spec"]
+    spread = pod.get("topologySpreadConstraints", [])
+    anti = pod.get("affinity", {}).get("podAntiAffinity")
+    assert anti or any(c["topologyKey"] == "kubernetes.io/hostname" for c in spread), (
+        "prod spreads bot pods across nodes"
+    )
+    for constraint in spread:
+        assert selects(
+            constraint["labelSelector"]["matchLabels"],
+            prod.statefulset["spec"]["template"]["metadata"]["labels"],
+        )
+
+
+# ---- Kubernetes: workload shape ----------------------------------------------------------------
+
+
+def test_statefulset_is_parallel_behind_a_headless_service(manifests: Manifests) -> None:
+    sts = manifests.statefulset["spec"]
+    assert sts["podManagementPolicy"] == "Parallel"
+    service = manifests.one("Service", sts["serviceName"])["spec"]
+    assert service["clusterIP"] == "None"
+    assert selects(service["selector"], sts["template"]["metadata"]["labels"])
+    assert not selects(service["selector"], manifests.job["spec"]["template"]["metadata"]["labels"])
+    ports = {p["name"]: p for p in service["ports"]}
+    assert ports["http"]["port"] == OPS_PORT
+    assert named_port(manifests.bot, ports["http"]["targetPort"]) == OPS_PORT
+    assert selects(sts["selector"]["matchLabels"], sts["template"]["metadata"]["labels"])
+
+
+def test_graceful_shutdown_window(manifests: Manifests) -> None:
+    assert manifests.statefulset["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 60
+
+
+def test_probes_hit_the_ops_endpoints(manifests: Manifests) -> None:
+    bot = manifests.bot
+    expected = {"livenessProbe": "/livez", "readinessProbe": "/readyz", "startupProbe": "/startupz"}
+    for probe_name, path in expected.items():
+        probe = bot.get(probe_name)
+        assert probe, f"{manifests.path}: no {probe_name}"
+        assert probe["httpGet"]["path"] == path, f"{probe_name} checks {probe['httpGet']['path']}"
+        assert named_port(bot, probe["httpGet"]["port"]) == OPS_PORT
+
+
+def test_startup_probe_waits_out_the_identify_queue(manifests: Manifests) -> None:
+    shard_count = int(manifests.config_of(manifests.bot)["SHARD_COUNT"])
+    needed = shard_count * IDENTIFY_INTERVAL_S + STARTUP_MARGIN_S
+    window = probe_window_s(manifests.bot["startupProbe"])
+    assert window >= needed, (
+        f"{manifests.path}: startup probe allows {window} s, but {shard_count} shards x "
+        f"{IDENTIFY_INTERVAL_S} s + {STARTUP_MARGIN_S} s margin = {needed} s"
+    )
+
+
+def test_prometheus_scrape_annotations(manifests: Manifests) -> None:
+    annotations = manifests.statefulset["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(OPS_PORT)
+    assert annotations["prometheus.io/path"] == "/metrics"
+
+
+def test_every_container_has_requests_and_limits(manifests: Manifests) -> None:
+    for where, pod in manifests.pod_specs():
+        for container in pod["containers"]:
+            resources = container.get("resources", {})
+            for kind in ("requests", "limits"):
+                for resource in ("cpu", "memory"):
+                    assert resource in resources.get(kind, {}), f"{where}: no {kind}.{resource}"
+
+
+def test_pdb_allows_one_bot_pod_down(manifests: Manifests) -> None:
+    pdb = manifests.one("PodDisruptionBudget")["spec"]
+    assert pdb["maxUnavailable"] == 1
+    assert selects(
+        pdb["selector"]["matchLabels"],
+        manifests.statefulset["spec"]["template"]["metadata"]["labels"],
+    )
+    # A PDB covering the Job's pod would block node drains (a Job cannot be scaled).
+    assert not selects(
+        pdb["selector"]["matchLabels"], manifests.job["spec"]["template"]["metadata"]["labels"]
+    )
+
+
+# ---- Kubernetes: security ----------------------------------------------------------------------
+
+
+def test_pods_run_restricted(manifests: Manifests) -> None:
+    specs = manifests.pod_specs()
+    assert {where.split("/")[0] for where, _ in specs} == {"StatefulSet", "Job"}
+    accounts = {sa["metadata"]["name"]: sa for sa in manifests.all("ServiceAccount")}
+    for where, pod in specs:
+        assert pod["automountServiceAccountToken"] is False, where
+        account = pod.get("serviceAccountName")
+        assert account in accounts, f"{where}: uses ServiceAccount {account!r}, not rendered"
+        assert accounts[account]["automountServiceAccountToken"] is False
+        pod_sc = pod.get("securityContext", {})
+        assert pod_sc.get("runAsNonRoot") is True, where
+        assert pod_sc.get("runAsUser") == APP_UID, where
+        assert pod_sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", where
+        assert not pod.get("hostNetwork") and not pod.get("hostPID") and not pod.get("hostIPC")
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        for container in pod["containers"] + pod.get("initContainers", []):
+            sc = container.get("securityContext", {})
+            name = f"{where}/{container['name']}"
+            assert sc.get("allowPrivilegeEscalation") is False, name
+            assert sc.get("readOnlyRootFilesystem") is True, name
+            assert sc.get("privileged", False) is False, name
+            assert sc.get("capabilities", {}).get("drop") == ["ALL"], name
+            assert not sc.get("capabilities", {}).get("add"), name
+            assert sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True, name
+            assert sc.get("runAsUser", pod_sc.get("runAsUser")) == APP_UID, name
+            seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile", {}))
+            assert seccomp.get("type") == "RuntimeDefault", name
+            # Read-only root: /tmp is the one writable place, an emptyDir.
+            mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+            assert "/tmp" in mounts, f"{name}: /tmp is not mounted"
+            assert "emptyDir" in volumes[mounts["/tmp"]], f"{name}: /tmp is not an emptyDir"
+
+
+def test_namespace_enforces_restricted_pod_security(manifests: Manifests) -> None:
+    namespace = manifests.one("Namespace")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for doc in manifests.docs:
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == namespace["metadata"]["name"], doc["metadata"]
+
+
+def test_network_policies_allow_only_what_the_bot_needs(manifests: Manifests) -> None:
+    policies = manifests.all("NetworkPolicy")
+    pod_labels = manifests.statefulset["spec"]["template"]["metadata"]["labels"]
+    bot = [p for p in policies if selects(p["spec"]["podSelector"]["matchLabels"], pod_labels)]
+    assert len(bot) == 1, "one NetworkPolicy selects the bot pods"
+    spec = bot[0]["spec"]
+    assert set(spec["policyTypes"]) == {"Ingress", "Egress"}
+    for rule in spec["ingress"]:
+        assert [p["port"] for p in rule["ports"]] == [OPS_PORT]
+        assert rule["from"], "ingress comes from named peers only"
+        for peer in rule["from"]:
+            assert peer["namespaceSelector"]["matchLabels"] == {
+                "kubernetes.io/metadata.name": "monitoring"
+            }
+    egress_ports = {
+        (p.get("protocol", "TCP"), p["port"]) for r in spec["egress"] for p in r["ports"]
+    }
+    assert egress_ports == {("UDP", 53), ("TCP", 53), ("TCP", 5432), ("TCP", 6379), ("TCP", 443)}
+    job_labels = manifests.job["spec"]["template"]["metadata"]["labels"]
+    migrate = [p for p in policies if selects(p["spec"]["podSelector"]["matchLabels"], job_labels)]
+    assert len(migrate) == 1, "one NetworkPolicy selects the migration Job"
+    assert not migrate[0]["spec"].get("ingress")
+    ports = {p["port"] for r in migrate[0]["spec"]["egress"] for p in r["ports"]}
+    assert ports == {53, 5432}
+
+
+def test_no_secret_is_rendered_and_no_token_is_anywhere(manifests: Manifests) -> None:
+    assert not manifests.all("Secret"), "secrets are created out of band, never rendered"
+    assert not DISCORD_TOKEN_SHAPE.search(render_text(manifests.path))
+    for where, pod in manifests.pod_specs():
+        for container in pod["containers"]:
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    assert ref["name"] == SECRET_NAME and ref["key"] in SECRET_KEYS, (where, ref)
+                    assert ref["key"] == env["name"], where
+                else:
+                    assert env["name"] not in SECRET_KEYS, f"{where}: {env['name']} given inline"
+
+
+def test_secret_example_is_documentation_only() -> None:
+    kustomization = yaml.safe_load((ROOT / "k8s/base/kustomization.yaml").read_text())
+    assert "secret.example.yaml" not in kustomization["resources"]
+    example = yaml.safe_load((ROOT / "k8s/base/secret.example.yaml").read_text())
+    assert example["kind"] == "Secret" and example["metadata"]["name"] == SECRET_NAME
+    assert set(example["stringData"]) == SECRET_KEYS, (
+        "the example documents every key the pods read"
+    )
+    for key, value in example["stringData"].items():
+        assert "<" in value and ">" in value, f"{key} is not an obvious placeholder: {value!r}"
+    for path in [*ROOT.glob("k8s/**/*"), *ROOT.glob("deploy/**/*"), *ROOT.glob("deploy/.env*")]:
+        if path.is_file():
+            assert not DISCORD_TOKEN_SHAPE.search(path.read_text()), f"token-like string in {path}"
+
+
+# ---- Kubernetes: image and migrations ----------------------------------------------------------
+
+
+def test_job_and_statefulset_run_the_same_pinned_image(manifests: Manifests) -> None:
+    images = {
+        (c["image"], c.get("imagePullPolicy"))
+        for _, pod in manifests.pod_specs()
+        for c in pod["containers"] + pod.get("initContainers", [])
+    }
+    assert len(images) == 1, f"{manifests.path}: several images {images}"
+    image, policy = images.pop()
+    assert policy == "IfNotPresent"
+    assert "/" in image, f"image {image!r} was not set by the kustomization's images:"
+    name, _, tag = (
+        image.rpartition("@")[0].rpartition(":") if "@" in image else image.rpartition(":")
+    )
+    assert name and tag and tag != "latest", f"image {image!r} is not pinned to a tag"
+
+
+def test_migration_job(manifests: Manifests) -> None:
+    job = manifests.job
+    spec = job["spec"]
+    container = spec["template"]["spec"]["containers"][0]
+    assert container["command"] + container.get("args", []) == ["python", "-m", "app", "migrate"]
+    assert spec["backoffLimit"] >= 1
+    assert spec["ttlSecondsAfterFinished"] > 0
+    assert spec["template"]["spec"]["restartPolicy"] in {"Never", "OnFailure"}
+    assert env_var(container, "DATABASE_URL")["valueFrom"]["secretKeyRef"]["key"] == "DATABASE_URL"
+    names = {e["name"] for e in container.get("env", [])}
+    assert not names & {"DISCORD_TOKEN", "REDIS_URL"}, "the migration needs only the database"
+    bot = manifests.bot
+    assert bot["command"] + bot.get("args", []) == ["python", "-m", "app", "run"]
+
+
+def test_first_rollout_step_applies_everything_but_the_bot(manifests: Manifests) -> None:
+    """k8s/README.md: `kubectl apply -l 'app.kubernetes.io/component!=bot'`, wait for the Job,
+    then apply everything. The first step must bring all the Job needs and no bot pod."""
+    first = {
+        (d["kind"], d["metadata"]["name"])
+        for d in manifests.docs
+        if d["metadata"].get("labels", {}).get("app.kubernetes.io/component") != "bot"
+    }
+    kinds = {kind for kind, _ in first}
+    assert {"Namespace", "ServiceAccount", "ConfigMap", "Job", "NetworkPolicy"} <= kinds
+    assert len(manifests.all("NetworkPolicy")) == len(
+        [1 for kind, _ in first if kind == "NetworkPolicy"]
+    ), "both NetworkPolicies are in place before the bot starts"
+    assert "StatefulSet" not in kinds and "PodDisruptionBudget" not in kinds
+    job_pod = manifests.job["spec"]["template"]["spec"]
+    assert ("ServiceAccount", job_pod["serviceAccountName"]) in first
+    for ref in job_pod["containers"][0].get("envFrom", []):
+        assert ("ConfigMap", ref["configMapRef"]["name"]) in first
+
+
+# ---- Compose -----------------------------------------------------------------------------------
+
+
+@cache
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "deploy/docker-compose.yml").read_text())
+
+
+def test_compose_runs_two_bots_sharing_four_shards() -> None:
+    services = compose()["services"]
+    bots = {name: s for name, s in services.items() if name.startswith("bot-")}
+    assert sorted(bots) == ["bot-0", "bot-1"]
+    owned: list[int] = []
+    for name, bot in bots.items():
+        env = bot["environment"]
+        count, per_pod, index = (
+            int(env["SHARD_COUNT"]),
+            int(env["SHARDS_PER_POD"]),
+            int(env["POD_INDEX"]),
+        )
+        assert count == 4 and per_pod == 2, name
+        assert f"bot-{index}" == name
+        owned += range(index * per_pod, (index + 1) * per_pod)
+        assert bot["command"] == ["run"]
+        assert bot["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert bot["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert bot["depends_on"]["redis"]["condition"] == "service_healthy"
+        assert (
+            env["DATABASE_URL"].startswith("postgres://")
+            and "@postgres:5432/" in env["DATABASE_URL"]
+        )
+        assert env["REDIS_URL"].startswith("redis://redis:6379")
+        assert env["DISCORD_TOKEN"].startswith("${DISCORD_TOKEN"), (
+            "the token comes from deploy/.env"
+        )
+        assert bot["read_only"] is True and bot["user"].startswith(str(APP_UID))
+    assert sorted(owned) == [0, 1, 2, 3], "every shard is run by exactly one bot"
+    ports = [p for b in bots.values() for p in b.get("ports", [])]
+    assert len(ports) == len(set(ports)) and all(p.startswith("127.0.0.1:") for p in ports)
+
+
+def test_compose_dependencies_and_healthchecks() -> None:
+    services = compose()["services"]
+    assert services["postgres"]["image"].split(":")[1].startswith("15")
+    assert services["redis"]["image"].split(":")[1].startswith("7")
+    for name in ("postgres", "redis"):
+        assert services[name]["healthcheck"]["test"], f"{name} has no healthcheck"
+    migrate = services["migrate"]
+    assert migrate["command"] == ["migrate"]
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert migrate.get("restart", "no") == "no"
+    assert "DISCORD_TOKEN" not in migrate["environment"]
+    images = {s["image"] for n, s in services.items() if n == "migrate" or n.startswith("bot-")}
+    assert len(images) == 1, "migrate and the bots run the same image"
+    assert migrate["build"]["context"] == ".." and (ROOT / migrate["build"]["dockerfile"]).is_file()
+
+
+def test_compose_env_example_names_every_required_variable() -> None:
+    text = (ROOT / "deploy/docker-compose.yml").read_text()
+    required = set(re.findall(r"\$\{([A-Z_]+):\?", text))
+    assert required >= {"DISCORD_TOKEN", "POSTGRES_PASSWORD"}
+    example = {}
+    for line in (ROOT / "deploy/.env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            example[key.strip()] = value.strip()
+    assert required <= set(example), f"missing in .env.example: {required - set(example)}"
+    for key in ("DISCORD_TOKEN", "POSTGRES_PASSWORD"):
+        assert example[key].startswith("<") and example[key].endswith(">"), (
+            f"{key} is not a placeholder"
+        )
+
+
+# ---- Prometheus alerts -------------------------------------------------------------------------
+
+ALERTS = {
+    # name: (runbook anchor, `for`)
+    "ShardNotReady": ("shard-not-ready", "5m"),
+    "IdentifyBudgetLow": ("identify-budget-low", None),
+    "CommandErrorRateHigh": ("command-error-rate-high", "10m"),
+    "DatabasePoolExhausted": ("database-pool-exhausted", "5m"),
+    "RedisUnreachable": ("redis-unreachable", "2m"),
+}
+
+
+@cache
+def alert_rules() -> dict[str, dict[str, Any]]:
+    doc = yaml.safe_load((ROOT / "deploy/prometheus-alerts.yml").read_text())
+    rules = [r for group in doc["groups"] for r in group["rules"]]
+    assert all("alert" in r for r in rules), "the file holds alerting rules only"
+    return {r["alert"]: r for r in rules}
+
+
+def test_alerts_are_complete() -> None:
+    rules = alert_rules()
+    assert set(ALERTS) <= set(rules), f"missing alerts: {set(ALERTS) - set(rules)}"
+    for name, rule in rules.items():
+        assert rule["labels"]["severity"] in {"critical", "warning", "info"}, name
+        annotations = rule["annotations"]
+        assert annotations["summary"].strip() and annotations["description"].strip(), name
+        anchor, duration = ALERTS.get(name, (None, None))
+        url = annotations["runbook_url"]
+        assert url.startswith("docs/operations.md#"), f"{name}: runbook {url}"
+        if anchor:
+            assert url == f"docs/operations.md#{anchor}", f"{name}: runbook {url}"
+        if duration:
+            assert rule["for"] == duration, f"{name}: for {rule.get('for')}"
+        assert_known_metrics(rule["expr"], f"alert {name}")
+
+
+def test_alert_expressions_say_what_the_alerts_mean() -> None:
+    rules = alert_rules()
+    compact = {name: re.sub(r"\s+", "", rule["expr"]) for name, rule in rules.items()}
+    assert "guildbot_shard_up==0" in compact["ShardNotReady"]
+    assert "guildbot_session_starts_remaining" in compact["IdentifyBudgetLow"]
+    assert compact["IdentifyBudgetLow"].endswith("<100")
+    assert 'outcome="error"' in compact["CommandErrorRateHigh"]
+    assert compact["CommandErrorRateHigh"].endswith(">0.05")
+    assert "guildbot_db_pool_idle==0" in compact["DatabasePoolExhausted"]
+    assert "guildbot_db_pool_size>=guildbot_db_pool_max" in compact["DatabasePoolExhausted"]
+    assert "guildbot_redis_up==0" in compact["RedisUnreachable"]
+
+
+def find_promtool() -> str | None:
+    found = shutil.which("promtool")
+    if found:
+        return found
+    tools = os.environ.get("GUILDBOT_TOOLS_DIR") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "guildbot-deploy-tools"
+    )
+    cached = Path(tools) / "prometheus/usr/bin/promtool"
+    return str(cached) if cached.is_file() else None
+
+
+def test_alerts_pass_promtool_unit_tests() -> None:
+    promtool = find_promtool()
+    if promtool is None:
+        pytest.skip("promtool not found (scripts/check-deploy.sh fetches it)")
+    for args in (
+        ["check", "rules", "prometheus-alerts.yml"],
+        ["test", "rules", "prometheus-alerts.test.yml"],
+    ):
+        result = subprocess.run(
+            [promtool, *args], cwd=ROOT / "deploy", capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, f"promtool {' '.join(args)}:\n{result.stdout}{result.stderr}"
+
+
+# ---- Grafana dashboard -------------------------------------------------------------------------
+
+
+@cache
+def dashboard() -> dict[str, Any]:
+    return json.loads((ROOT / "deploy/grafana-dashboard.json").read_text())
+
+
+def all_panels(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for panel in panels:
+        out.append(panel)
+        out += all_panels(panel.get("panels", []))
+    return out
+
+
+def test_dashboard_model() -> None:
+    dash = dashboard()
+    assert 36 <= dash["schemaVersion"] <= 41
+    assert dash["uid"] and dash["title"]
+    variables = {v["name"]: v for v in dash["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    panels = all_panels(dash["panels"])
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids)), "panel ids are unique"
+    cells: set[tuple[int, int]] = set()
+    for panel in panels:
+        pos = panel["gridPos"]
+        assert pos["x"] >= 0 and pos["w"] > 0 and pos["x"] + pos["w"] <= 24, panel["title"]
+        area = {
+            (x, y)
+            for x in range(pos["x"], pos["x"] + pos["w"])
+            for y in range(pos["y"], pos["y"] + pos["h"])
+        }
+        assert not cells & area, f"panel {panel['title']!r} overlaps another"
+        cells |= area
+
+
+def test_every_dashboard_query_reads_known_metrics() -> None:
+    used: set[str] = set()
+    panels = [p for p in all_panels(dashboard()["panels"]) if p["type"] != "row"]
+    assert len(panels) >= 15
+    for panel in panels:
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        assert panel["targets"], f"panel {panel['title']!r} has no query"
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == "${datasource}"
+            expr = target["expr"]
+            used |= assert_known_metrics(expr, f"panel {panel['title']!r}")
+            if "histogram_quantile" in expr:
+                assert re.search(r"by \((le|[a-z_, ]*\ble\b[a-z_, ]*)\)", expr), expr
+    missing = DASHBOARD_METRICS - used
+    assert not missing, f"metrics without a panel: {sorted(missing)}"
+
+
+def test_dashboard_covers_the_requested_views() -> None:
+    titles = " | ".join(p["title"].lower() for p in all_panels(dashboard()["panels"]))
+    for words in (
+        "shards up",
+        "not ready",
+        "latency",
+        "guilds",
+        "events",
+        "outcome",
+        "p50",
+        "p99",
+        "errors",
+        "identifies",
+        "session starts",
+        "pool",
+        "redis",
+        "lock wait",
+        "cases",
+        "coins",
+        "owned shards",
+        "handovers",
+    ):
+        assert words in titles, f"no panel about {words!r}"
+
+
+# ---- Image -------------------------------------------------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    text = (ROOT / "Dockerfile").read_text()
+    joined = re.sub(r"\\\n", " ", text)
+    out = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            out.append((keyword.upper(), rest.strip()))
+    return out
+
+
+def test_dockerfile_shape() -> None:
+    instructions = dockerfile_instructions()
+    froms = [rest for kw, rest in instructions if kw == "FROM"]
+    assert len(froms) >= 2, "multi-stage: a builder and a runtime stage"
+    assert froms[-1].split()[0] == "python:3.11-slim-bookworm"
+    final = instructions[max(i for i, (kw, _) in enumerate(instructions) if kw == "FROM") :]
+    users = [rest for kw, rest in final if kw == "USER"]
+    assert users and users[-1].split(":")[0] == str(APP_UID)
+    assert ("ENTRYPOINT", '["python", "-m", "app"]') in final
+    assert ("CMD", '["run"]') in final
+    assert not [kw for kw, _ in instructions if kw == "HEALTHCHECK"], "Kubernetes probes instead"
+    env = " ".join(rest for kw, rest in final if kw == "ENV")
+    assert "PYTHONDONTWRITEBYTECODE=1" in env and "PYTHONUNBUFFERED=1" in env
+    for kw, rest in instructions:
+        if kw in {"ENV", "ARG"}:
+            assert not re.search(r"TOKEN|PASSWORD|SECRET|DATABASE_URL|REDIS_URL", rest), rest
+
+
+def test_image_ships_the_migrations_where_the_code_looks() -> None:
+    instructions = dockerfile_instructions()
+    copies = [rest.split() for kw, rest in instructions if kw == "COPY"]
+    envs = " ".join(rest for kw, rest in instructions if kw == "ENV")
+    match = re.search(r"MIGRATIONS_DIR=(\S+)", envs)
+    assert match, "the image must set MIGRATIONS_DIR for `python -m app migrate`"
+    assert ["migrations", match.group(1)] in copies
+
+
+def test_dockerignore_allows_exactly_what_the_dockerfile_copies() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    assert lines[0] == "*", ".dockerignore is an allow-list"
+    allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
+    copied = set()
+    for kw, rest in dockerfile_instructions():
+        if kw == "COPY" and "--from=" not in rest:
+            copied |= {src.removeprefix("./").rstrip("/") for src in rest.split()[:-1]}
+    assert copied == allowed, f"COPY sources {sorted(copied)} vs allowed {sorted(allowed)}"
+    for secret_or_bulk in (".git", ".env", "tests", "data", ".venv", "bench", "docs"):
+        assert secret_or_bulk not in allowed
+    for source in copied:
+        assert (ROOT / source).exists(), f"the Dockerfile copies {source}, which does not exist"
