@@ -7,6 +7,7 @@ from typing import Any
 
 from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 MODELS_MODULE = "app.db.models"
 
@@ -66,6 +67,9 @@ async def open_database(url: str, pool_min: int = 1, pool_max: int = 10) -> None
         path = url.removeprefix("sqlite://")
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # Tortoise 1.1 caches each model's INSERT SQL per connection *name*, not per dialect: a
+    # process that opened SQLite before PostgreSQL would send `?` placeholders to PostgreSQL.
+    EXECUTOR_CACHE.clear()
     await Tortoise.init(config=tortoise_config(url, pool_min, pool_max))
     if is_sqlite(url):
         await Tortoise.generate_schemas(safe=True)

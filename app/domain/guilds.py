@@ -61,6 +61,8 @@ def _check(name: str, value: Any) -> Any:
     if name == "currency_name":
         if not isinstance(value, str) or not 1 <= len(value.strip()) <= 32:
             raise InvalidInput("The currency name must be 1 to 32 characters.")
+        if not value.isprintable():
+            raise InvalidInput("The currency name must be plain printable text.")
         return value.strip()
     if name == "daily_amount":
         return validation.amount(value, MAX_DAILY)

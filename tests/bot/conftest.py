@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.bot.client import GuildBot
-from app.domain import guilds
 from app.sandbox import SandboxServer
 from tests.bot.harness import Harness, bot_settings, start_test_bot
 from tests.bot.world import community_world
@@ -35,8 +34,5 @@ async def module_bot(
 
 @pytest.fixture
 async def h(sandbox: SandboxServer, module_bot: GuildBot, pg: object) -> Harness:
-    """The harness with empty tables and an empty Redis; chat earns no XP unless a test
-    turns it on (so a refused prefix command writes nothing at all)."""
-    guild = next(iter(sandbox.world.guilds.values()))
-    await guilds.configure(guild.id, xp_min=0, xp_max=0)
-    return Harness(sandbox, module_bot, guild)
+    """The harness with empty tables and an empty Redis."""
+    return Harness(sandbox, module_bot, next(iter(sandbox.world.guilds.values())))

@@ -25,15 +25,20 @@ def bot_settings(
     server: SandboxServer, db_url: str, redis_url: str | None, **extra: Any
 ) -> Settings:
     """Settings for a bot against `server`, ignoring the developer's environment and .env."""
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=db_url,
-        redis_url=redis_url,
-        discord_token=TOKEN,
-        discord_api_base=server.rest_base,
-        discord_gateway_url=server.gateway_url,
-        **extra,
-    )
+    values: dict[str, Any] = {
+        "database_url": db_url,
+        "redis_url": redis_url,
+        "discord_token": TOKEN,
+        "discord_api_base": server.rest_base,
+        "discord_gateway_url": server.gateway_url,
+        "command_prefix": "!",
+        "message_content_intent": True,
+        "shard_count": None,
+        "shard_ids": None,
+        "shards_per_pod": None,
+        "pod_index": None,
+    }
+    return Settings(_env_file=None, **{**values, **extra})  # type: ignore[call-arg]
 
 
 async def start_test_bot(settings: Settings, **options: Any) -> GuildBot:

@@ -17,8 +17,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def bot_env(server: SandboxServer, db_url: str, redis_url: str, **extra: str) -> dict[str, str]:
     """Environment for a bot process against `server` (nothing from the developer's .env)."""
-    env = {k: v for k, v in os.environ.items() if k.upper() not in {
-        "DATABASE_URL", "REDIS_URL", "SHARD_COUNT", "SHARD_IDS", "DISCORD_TOKEN"}}
+    settings = {"DATABASE_URL", "REDIS_URL", "SHARD_COUNT", "SHARD_IDS", "SHARDS_PER_POD",
+                "POD_INDEX", "DISCORD_TOKEN", "MESSAGE_CONTENT_INTENT", "COMMAND_PREFIX"}
+    env = {k: v for k, v in os.environ.items() if k.upper() not in settings}
     env.update(
         PYTHONPATH=str(REPO),
         PYTHONUNBUFFERED="1",
@@ -42,6 +43,7 @@ class BotProcess:
         self.lines: list[str] = []
         self._changed = asyncio.Condition()
         self._reader: asyncio.Task[None] | None = None
+        self.ended = False
 
     async def start(self) -> BotProcess:
         """Start `python -m app.bot` in the work directory."""
@@ -60,6 +62,7 @@ class BotProcess:
                 self.lines.append(raw.decode(errors="replace").rstrip())
                 self._changed.notify_all()
         async with self._changed:
+            self.ended = True
             self._changed.notify_all()
 
     def logged(self, text: str) -> bool:
@@ -70,8 +73,7 @@ class BotProcess:
         """Wait until a log line contains `text` (fails if the process ends first)."""
         async with asyncio.timeout(within), self._changed:
             while not self.logged(text):
-                assert self._reader is not None
-                if self._reader.done():
+                if self.ended:
                     raise AssertionError(f"bot exited before logging {text!r}:\n" + self.log())
                 await self._changed.wait()
 

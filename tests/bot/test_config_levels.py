@@ -108,6 +108,8 @@ async def test_messages_earn_xp_and_announce_level_ups(h: Harness) -> None:
     assert await xp_of(h, "m2") == 150
     await h.driver.send_message(h.guild, "general", "m2", "again, within the cooldown")
     await h.driver.send_message(h.guild, "general", "otherbot", "bots earn nothing")
+    command = await h.prefix("m6", "balance")  # commands earn nothing either
+    assert command.content == "You hold 0 coins."
     await guilds.configure(h.guild.id, no_xp_channel_ids=[channel_id(h, "quiet")],
                            levelup_channel_id=channel_id(h, "levels"))
     await h.driver.send_message(h.guild, "quiet", "m3", "no xp here")
@@ -119,7 +121,7 @@ async def test_messages_earn_xp_and_announce_level_ups(h: Harness) -> None:
         "the level-up message in #levels",
     )
     assert await xp_of(h, "m2") == 150 and await xp_of(h, "m3") == 0
-    assert await xp_of(h, "otherbot") == 0
+    assert await xp_of(h, "otherbot") == 0 and await xp_of(h, "m6") == 0
     await guilds.configure(h.guild.id, levelup_dm=True)
     await h.driver.send_message(h.guild, "general", "m5", "tell me privately")
     dm = await h.driver.wait_dm("m5")

@@ -7,9 +7,9 @@ from app.sandbox.permissions import MODERATION, P
 from app.sandbox.snowflake import guild_id_for_shard
 from app.sandbox.world import TEXT, Overwrite, World
 
-STAFF = ("owner", "admin", "mod", "mod2")
-ROLES = [("Member", 0, 0x2ECC71), ("Moderator", MODERATION, 0x3498DB),
-         ("Admin", int(P.ADMINISTRATOR), 0xE67E22)]
+STAFF = ("owner", "admin", "mod", "mod2", "helper")
+ROLES = [("Member", 0, 0x2ECC71), ("Helper", int(P.ADMINISTRATOR), 0x1ABC9C),
+         ("Moderator", MODERATION, 0x3498DB), ("Admin", int(P.ADMINISTRATOR), 0xE67E22)]
 
 
 def member_names(count: int) -> list[str]:
@@ -20,8 +20,9 @@ def member_names(count: int) -> list[str]:
 def community_world(shards: list[tuple[int, int]] | None = None, members: int = 30) -> World:
     """One guild per (shard_id, shard_count) pair, each on that shard, with the same people.
 
-    Roles from the top: Admin (owner, admin), Moderator (mod, mod2), the bot's role, Member
-    (m1..mN); "otherbot" is another bot with no role. Channels: #general, #modlog (hidden from
+    Roles from the top: Admin (owner, admin), Moderator (mod, mod2), the bot's role, Helper
+    (helper: Administrator, yet below the bot), Member (m1..mN); "otherbot" is another bot with
+    no role. Channels: #general, #modlog (hidden from
     @everyone, open to Moderator and the bot), #levels, #quiet.
     """
     f = WorldFactory()
@@ -33,7 +34,8 @@ def community_world(shards: list[tuple[int, int]] | None = None, members: int = 
                                                                 "quiet"))]
         roster = [(people["owner"], ["Admin"]), (people["admin"], ["Admin"]),
                   (people["mod"], ["Moderator", "Member"]),
-                  (people["mod2"], ["Moderator", "Member"]), (other, []),
+                  (people["mod2"], ["Moderator", "Member"]), (people["helper"], ["Helper"]),
+                  (other, []),
                   *((people[n], ["Member"]) for n in member_names(members))]
         guild = f.guild(guild_id_for_shard(shard_id, shard_count, index), f"Guild {index}",
                         people["owner"], ROLES, channels, roster)

@@ -123,6 +123,8 @@ async def test_other_case_refusals(backend: Backend) -> None:
     [
         {"currency_name": ""},
         {"currency_name": "x" * 33},
+        {"currency_name": "gold\x00"},
+        {"currency_name": "two\nlines"},
         {"xp_min": -1},
         {"xp_max": 10_001},
         {"xp_min": 30, "xp_max": 20},

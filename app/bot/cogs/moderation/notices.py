@@ -1,0 +1,48 @@
+"""Telling people about cases: the member by DM, the moderators in the modlog channel."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+
+from app.bot.cogs.moderation.embeds import case_embed, dm_embed
+from app.db.models import Case
+from app.domain import guilds
+
+log = logging.getLogger(__name__)
+
+
+async def notify_member(user: discord.abc.User, guild: discord.Guild, case: Case) -> bool:
+    """DM the member about `case`; False when it did not arrive (closed DMs are normal)."""
+    try:
+        await user.send(embed=dm_embed(guild.name, case))
+    except discord.Forbidden:
+        return False
+    except discord.HTTPException as error:
+        log.warning("DM for case %s in guild %s failed: %s", case.number, guild.id, error)
+        return False
+    return True
+
+
+async def post_modlog(guild: discord.Guild, case: Case, title: str | None = None) -> bool:
+    """Post the case to the guild's modlog channel, if one is set; False if not posted."""
+    channel_id = (await guilds.cached_settings(guild.id)).modlog_channel_id
+    if channel_id is None:
+        return False
+    channel = guild.get_channel(channel_id)
+    if not isinstance(channel, discord.TextChannel | discord.Thread):
+        log.info("modlog channel %s of guild %s is gone", channel_id, guild.id)
+        return False
+    try:
+        await channel.send(embed=case_embed(case, title=title))
+    except discord.HTTPException as error:
+        log.warning("modlog post for case %s in guild %s failed: %s", case.number, guild.id, error)
+        return False
+    return True
+
+
+def audit_reason(moderator: discord.abc.User, case: Case) -> str:
+    """The reason Discord's audit log shows for an action the bot takes (max 512)."""
+    text = f"{moderator} (case #{case.number}): {case.reason or 'no reason given'}"
+    return text[:512]
