@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
 from app.config import Settings, get_settings
+from app.ops.logs import setup_logging
 
 
 def _run(settings: Settings, args: argparse.Namespace, rest: list[str]) -> int:
@@ -116,9 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     if rest and args.command != "sandbox":
         parser.error(f"unrecognised arguments: {' '.join(rest)}")
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    setup_logging(settings.log_level)
     command = args.command or ("run" if settings.discord_token else "sandbox")
     return COMMANDS[command](settings, args, rest)
 

@@ -48,6 +48,14 @@ def redis_server_url() -> str:
     return redis_url()
 
 
+async def delete_keys(client: redis.Redis, *patterns: str) -> None:
+    """Delete the keys matching `patterns`; a bot running meanwhile keeps its shard leases."""
+    for pattern in patterns:
+        keys = [key async for key in client.scan_iter(match=pattern, count=1000)]
+        if keys:
+            await client.delete(*keys)
+
+
 class Backend:
     """One way to run the domain: PostgreSQL + Redis, or SQLite + in-process."""
 
@@ -66,7 +74,7 @@ class Backend:
                 await conn.execute_script(f"DELETE FROM {table}")
             self.coord.leaderboard.__init__()  # type: ignore[misc]
         if self.coord.redis is not None:
-            await self.coord.redis.client.flushdb()
+            await delete_keys(self.coord.redis.client, "lb:*", "lock:*", "cd:*")
         guilds._cache.clear()
 
 

@@ -1,16 +1,10 @@
-"""`python -m app.bot`: run the bot with settings from the environment (see app.config)."""
+"""`python -m app.bot`: the same as `python -m app run`."""
 
 from __future__ import annotations
 
-import logging
 import sys
 
-from app.bot.runner import run_bot
-from app.config import get_settings
+from app.__main__ import main
 
 if __name__ == "__main__":
-    settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    sys.exit(run_bot(settings))
+    sys.exit(main(["run"]))

@@ -20,13 +20,15 @@ from discord import app_commands
 from discord.ext import commands
 from tortoise.context import TortoiseContext
 
-from app.bot import errors
+from app.bot import errors, gateway_access, telemetry
+from app.bot.sharding import ShardKeeper
 from app.config import Settings
 from app.coord import Coordination
 from app.coord.shard_plan import ShardPlan, pod_index
 from app.db.connect import open_database
 from app.domain.economy import Bank
 from app.domain.leaderboard import Leaderboard
+from app.ops.logs import log_context
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +73,9 @@ class GuildTree(app_commands.CommandTree):
         if inflight is None:
             await super()._call(interaction)
             return
-        async with inflight.track():
-            await super()._call(interaction)
+        with log_context(guild_id=interaction.guild_id, shard_id=_shard_of(interaction)):
+            async with inflight.track():
+                await super()._call(interaction)
 
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -129,7 +132,6 @@ class GuildBot(commands.AutoShardedBot):
         settings: Settings,
         *,
         with_services: bool = True,
-        identify_delay: float = 5.0,
         drain_grace: float = DRAIN_GRACE,
         **options: Any,
     ) -> None:
@@ -150,7 +152,10 @@ class GuildBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self.with_services = with_services
-        self.identify_delay = identify_delay
+        #: Leases, identify queue and session handover (after setup_hook).
+        self.keeper: ShardKeeper | None = None
+        #: Shards READY (or RESUMED) and not disconnected since.
+        self.ready_shards: set[int] = set()
         self.drain_grace = drain_grace
         self.inflight = InFlight()
         self.draining = False
@@ -200,6 +205,8 @@ class GuildBot(commands.AutoShardedBot):
             self.coord = Coordination.local(s.lock_wait_ms)
         self._bank = Bank(self.coord, s.transfer_max, s.grant_max)
         self._leaderboard = Leaderboard(self.coord.leaderboard)
+        self.keeper = ShardKeeper(self, s, self.coord)
+        await self.keeper.start()
         log.info("services open: database=%s redis=%s", _kind(s.database_url), bool(s.redis_url))
 
     async def _close_services(self) -> None:
@@ -213,10 +220,40 @@ class GuildBot(commands.AutoShardedBot):
         log.info("services closed")
 
     # -- lifecycle -------------------------------------------------------------------------
+    async def launch_shard(self, gateway: Any, shard_id: int, *, initial: bool = False) -> None:
+        """Take the shard's lease first; RESUME a session a previous owner saved, if any."""
+        if self.keeper is not None and await self.keeper.launch(shard_id, initial):
+            return
+        await super().launch_shard(gateway, shard_id, initial=initial)
+
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        """Space out IDENTIFYs of this process's shards (Discord allows one per 5 s per bucket)."""
-        if not initial and self.identify_delay > 0:
-            await asyncio.sleep(self.identify_delay)
+        """Wait for the lease, the identify bucket and the session budget (app/bot/sharding)."""
+        if self.keeper is not None and shard_id is not None:
+            await self.keeper.before_identify(shard_id)
+
+    async def on_shard_connect(self, shard_id: int) -> None:
+        """READY arrived: the identify bucket can be released."""
+        if self.keeper is not None:
+            await self.keeper.shard_ready_seen(shard_id)
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        """A resumed shard serves at once; one resumed from another process loads its guilds."""
+        self.ready_shards.add(shard_id)
+        log.info("shard %s resumed", shard_id)
+        if self.keeper is not None and self.keeper.take_handover(shard_id):
+            loaded = await gateway_access.hydrate_guilds(self, shard_id)
+            log.info("shard %s: loaded %d guild(s) after the handover", shard_id, loaded)
+        if self.all_shards_ready():
+            gateway_access.mark_ready(self)
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        """The shard is not serving until it is READY or RESUMED again."""
+        self.ready_shards.discard(shard_id)
+
+    def all_shards_ready(self) -> bool:
+        """Every shard this process runs is READY (what /readyz and /startupz report)."""
+        wanted = set(self.shard_ids or range(self.shard_count or 1))
+        return bool(wanted) and wanted <= self.ready_shards
 
     async def close(self) -> None:
         """Refuse new commands, let those in flight finish (up to `drain_grace` seconds), then
@@ -227,6 +264,8 @@ class GuildBot(commands.AutoShardedBot):
             if not await self.inflight.wait_idle(self.drain_grace):
                 log.warning("%d command(s) still running, closing anyway", self.inflight.count)
         try:
+            if self.keeper is not None:
+                await self.keeper.hand_over()
             await super().close()
         finally:
             await self._close_services()
@@ -237,9 +276,11 @@ class GuildBot(commands.AutoShardedBot):
         return True
 
     async def invoke(self, ctx: commands.Context[Any]) -> None:  # type: ignore[override]
-        """Run a prefix command, counted as in flight."""
-        async with self.inflight.track():
-            await super().invoke(ctx)
+        """Run a prefix command, counted as in flight, its log lines tagged with guild and shard."""
+        guild = ctx.guild
+        with log_context(guild_id=guild and guild.id, shard_id=guild and guild.shard_id):
+            async with self.inflight.track():
+                await super().invoke(ctx)
 
     async def on_command_error(  # type: ignore[override]
         self, ctx: commands.Context[Any], error: commands.CommandError, /
@@ -254,9 +295,26 @@ class GuildBot(commands.AutoShardedBot):
         guild = next((getattr(a, "guild", None) for a in args if getattr(a, "guild", None)), None)
         log.exception("error in event %s (guild %s)", event_method, getattr(guild, "id", None))
 
+    @property
+    def db_context(self) -> TortoiseContext | None:
+        """The bot's Tortoise context (after setup_hook), for work in foreign tasks."""
+        return self._db
+
+    async def on_command_completion(self, ctx: commands.Context[Any]) -> None:
+        """Count a command that finished without error."""
+        telemetry.command_finished(ctx, "ok")
+
     async def on_shard_ready(self, shard_id: int) -> None:
-        """Log which shard became ready."""
+        """The shard is READY and its guilds are loaded."""
+        self.ready_shards.add(shard_id)
         log.info("shard %s ready", shard_id)
+
+
+def _shard_of(interaction: discord.Interaction) -> int | None:
+    count = interaction.client.shard_count
+    if interaction.guild_id is None or not count:
+        return None
+    return (interaction.guild_id >> 22) % count
 
 
 def _kind(url: str) -> str:

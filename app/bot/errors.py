@@ -14,8 +14,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from app.bot import telemetry
 from app.bot.render import clip, timestamp
 from app.domain.errors import DailyNotReady, DomainError
+from app.ops import metrics
 
 log = logging.getLogger(__name__)
 
@@ -156,8 +158,10 @@ async def on_command_error(ctx: commands.Context[Any], error: commands.CommandEr
         log.info("interaction %s was answered already or expired", context_of(ctx)["interaction"])
         return
     message = describe(cause, ctx)
+    telemetry.command_finished(ctx, "refused" if message is not None else "error")
     if message is None:
         log.error("command failed: %s", context_of(ctx), exc_info=cause)
+        metrics.ERRORS.labels("command").inc()
         message = GENERIC
     await send_ephemeral(ctx, message)
 
@@ -174,6 +178,7 @@ async def on_app_command_error(
     else:
         message = describe(cause)
     if message is None:
+        metrics.ERRORS.labels("app_command").inc()
         log.error(
             "app command failed: guild=%s user=%s interaction=%s",
             interaction.guild_id,

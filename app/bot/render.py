@@ -132,5 +132,5 @@ def mention(user_id: int) -> str:
 
 
 def amount(value: int, currency: str) -> str:
-    """"1,234 coins"."""
+    """ "1,234 coins"."""
     return f"{value:,} {currency}"

@@ -14,8 +14,10 @@ import discord.http
 import yarl
 
 from app.bot.client import GuildBot
+from app.bot.health import probes_for
 from app.config import Settings, get_settings
 from app.coord.shard_plan import OutsidePlan
+from app.ops.http import OpsServer
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ async def sandbox_bot_factory(server: Any) -> GuildBot:
         }
     )
     token = getattr(server.settings, "token", None) or SANDBOX_TOKEN
-    return await start_bot(settings, token, sync=True, identify_delay=0.0, guild_ready_timeout=0.2)
+    return await start_bot(settings, token, sync=True, guild_ready_timeout=0.2)
 
 
 async def serve(settings: Settings, token: str) -> int:
@@ -83,9 +85,13 @@ async def serve(settings: Settings, token: str) -> int:
         return 2
     loop = asyncio.get_running_loop()
     draining: list[asyncio.Task[None]] = []
+    probes = probes_for(bot)
+    ops = OpsServer(probes, port=settings.ops_port)
+    await ops.start()
 
     def on_signal(name: str) -> None:
         log.info("%s: finishing commands in flight, then stopping", name)
+        probes.stopping = True
         if not draining:
             draining.append(asyncio.create_task(bot.close()))
 
@@ -105,6 +111,7 @@ async def serve(settings: Settings, token: str) -> int:
             await draining[0]
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        await ops.stop()
     return 0
 
 

@@ -37,13 +37,14 @@ def bot_settings(
         "shard_ids": None,
         "shards_per_pod": None,
         "pod_index": None,
+        "identify_window_s": 0.05,
+        "lease_ttl_s": 3.0,
     }
     return Settings(_env_file=None, **{**values, **extra})  # type: ignore[call-arg]
 
 
 async def start_test_bot(settings: Settings, **options: Any) -> GuildBot:
     """An in-process bot, commands synced, ready (every guild received)."""
-    options.setdefault("identify_delay", 0.0)
     options.setdefault("guild_ready_timeout", 0.1)
     options.setdefault("drain_grace", 5.0)
     bot = await start_bot(settings, TOKEN, sync=True, **options)

@@ -12,11 +12,12 @@ import redis.asyncio as redis
 from app.coord.identify import RedisIdentifyQueue
 from app.coord.leases import RedisShardLeases
 from app.coord.redis_link import RedisLink
+from tests.conftest import delete_keys
 
 
 @pytest.fixture
 async def link(redis_server_url: str, raw_redis: redis.Redis):
-    await raw_redis.flushdb()
+    await delete_keys(raw_redis, "identify:*", "shard:*")
     link = RedisLink(redis_server_url)
     yield link
     await link.close()

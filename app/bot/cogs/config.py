@@ -123,8 +123,10 @@ class Config(GuildCog):
                 raise Refusal("Name the channel for level-up messages.")
             require_postable(channel)
             await self._save(
-                ctx, f"level-ups go to {channel.mention}",
-                levelup_channel_id=channel.id, levelup_dm=False,
+                ctx,
+                f"level-ups go to {channel.mention}",
+                levelup_channel_id=channel.id,
+                levelup_dm=False,
             )
         else:
             what = "level-ups go by DM" if where == "dm" else "level-ups go to the same channel"

@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from app.bot import telemetry
 from app.bot.checks import check_account, requires
 from app.bot.cogs.base import GuildCog
 from app.bot.idempotency import request_id, request_key
@@ -95,6 +96,7 @@ class Economy(GuildCog):
         receipt = await self.bot.bank.daily(
             ctx.guild.id, ctx.author.id, key=request_key(ctx, "daily")
         )
+        telemetry.coins_moved("daily", receipt)
         name = await currency(ctx.guild.id)
         await ctx.send(
             f"You claimed {show(receipt.amount, name)}. Balance: {show(receipt.balance, name)}."
@@ -110,6 +112,7 @@ class Economy(GuildCog):
         receipt = await self.bot.bank.transfer(
             ctx.guild.id, ctx.author.id, member.id, amount, key=f"tx:{request_id(ctx)}"
         )
+        telemetry.coins_moved("transfer", receipt)
         name = await currency(ctx.guild.id)
         await ctx.send(
             f"Sent {show(receipt.amount, name)} to {member.mention}. "
@@ -148,9 +151,9 @@ class Economy(GuildCog):
         receipt = await self.bot.bank.grant(
             ctx.guild.id, ctx.author.id, member.id, amount, key=request_key(ctx, "give")
         )
+        telemetry.coins_moved("grant", receipt)
         name = await currency(ctx.guild.id)
         await ctx.send(
             f"Gave {show(receipt.amount, name)} to {member.mention}. "
             f"Their balance: {show(receipt.balance, name)}."
         )
-

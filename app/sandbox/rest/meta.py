@@ -21,6 +21,25 @@ async def me(req: RestRequest) -> Any:
     }
 
 
+@routes.route("GET", "/users/@me/guilds")
+async def my_guilds(req: RestRequest) -> Any:
+    """The bot's guilds as partial objects, by id, paged with `after` and `limit` (max 200)."""
+    after = int(req.query.get("after", 0))
+    limit = max(1, min(200, int(req.query.get("limit", 200))))
+    ids = sorted(g for g in req.world.guilds if g > after)[:limit]
+    return [
+        {
+            "id": str(g),
+            "name": req.world.guilds[g].name,
+            "icon": None,
+            "owner": False,
+            "permissions": "0",
+            "features": [],
+        }
+        for g in ids
+    ]
+
+
 @routes.route("GET", "/users/{user_id}")
 async def get_user(req: RestRequest) -> Any:
     return payloads.user(req.user())

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from app.bot import telemetry
 from app.bot.checks import bot_requires, check_account, requires
 from app.bot.cogs.base import GuildCog
 from app.bot.cogs.moderation import flow
@@ -47,7 +48,8 @@ class Actions(GuildCog):
     @requires(moderate_members=True)
     @bot_requires(moderate_members=True)
     @app_commands.describe(
-        member="Who to time out", duration="How long, e.g. 10m, 2h, 7d (at most 28d)",
+        member="Who to time out",
+        duration="How long, e.g. 10m, 2h, 7d (at most 28d)",
         reason="Why (the member is told)",
     )
     async def timeout(
@@ -166,10 +168,15 @@ class Actions(GuildCog):
         text = clip(validation.reason(reason, required=True), MAX_REASON - len(note)) + note
 
         async def take() -> None:
-            await self.bot.bank.fine(
-                ctx.guild.id, ctx.author.id, member.id, amount, text,  # type: ignore[union-attr]
+            receipt = await self.bot.bank.fine(
+                ctx.guild.id,
+                ctx.author.id,
+                member.id,
+                amount,
+                text,  # type: ignore[union-attr]
                 key=request_key(ctx, "fine"),
             )
+            telemetry.coins_moved("fine", receipt)
 
         await flow.run_action(
             ctx, flow.FINE, member, text, before=take, extra=f" of {show(amount, name)}"

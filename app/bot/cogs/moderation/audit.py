@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 import discord
 from discord.ext import commands
 
+from app.bot import telemetry
 from app.bot.cogs.base import GuildCog
 from app.bot.cogs.moderation.notices import post_modlog
 from app.db.models import CaseAction
@@ -76,6 +77,8 @@ class AuditLog(GuildCog):
                     key=f"audit:{entry.id}",
                     now=started,
                 )
+                if case.created_at == started:
+                    telemetry.case_opened(action.value)
             except DomainError as error:
                 log.info("audit entry %s not recorded: %s", entry.id, error.message)
                 return

@@ -46,7 +46,7 @@ DM_STATUS = {True: "delivered", False: "not delivered (DMs closed)", None: "not 
 
 
 def label(case: Case) -> str:
-    """"Temporary ban (7d)", "Warning", ..."""
+    """ "Temporary ban (7d)", "Warning", ..."""
     text = LABELS[CaseAction(case.action)]
     if case.expires_at is not None and case.created_at is not None:
         text += f" ({format_duration(case.expires_at - case.created_at)})"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
+from app.bot import telemetry
 from app.bot.checks import check_target
 from app.bot.cogs.moderation.embeds import reply_text
 from app.bot.cogs.moderation.notices import notify_member, post_modlog
@@ -71,7 +72,10 @@ async def open_once(
         key=request_key(ctx, "case"),
         now=started,
     )
-    return case, case.created_at == started
+    created = case.created_at == started
+    if created:
+        telemetry.case_opened(step.action.value)
+    return case, created
 
 
 async def run_action(

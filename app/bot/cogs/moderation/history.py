@@ -49,7 +49,10 @@ class CaseSource:
         """Page `index` (0-based) and whether an older page follows."""
         index = min(index, len(self.cursors) - 1)
         found = await moderation.history(
-            self.guild_id, self.target_id, before=self.cursors[index], limit=PER_PAGE,
+            self.guild_id,
+            self.target_id,
+            before=self.cursors[index],
+            limit=PER_PAGE,
             **self.filters,
         )
         text, used = fill_lines([case_line(c) for c in found.cases])
@@ -155,4 +158,3 @@ class History(GuildCog):
             return
         whose = f"of {member.mention}" if member else "of this server"
         await ctx.send(f"{count:,} case(s) {whose}.", files=files, ephemeral=True)
-
