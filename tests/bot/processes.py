@@ -29,11 +29,8 @@ def bot_env(server: SandboxServer, db_url: str, redis_url: str, **extra: str) ->
         DISCORD_API_BASE=server.rest_base,
         DISCORD_GATEWAY_URL=server.gateway_url,
         LOG_LEVEL="INFO",
-        OPS_PORT="0",
-        IDENTIFY_WINDOW_S="0.1",
-        LEASE_TTL_S="3",
-        **extra,
     )
+    env.update({"OPS_PORT": "0", "IDENTIFY_WINDOW_S": "0.1", "LEASE_TTL_S": "3", **extra})
     return env
 
 

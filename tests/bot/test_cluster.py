@@ -1,0 +1,255 @@
+"""A sharded cluster: several bot processes sharing 6 shards through Redis, against the sandbox.
+
+Identify queue (no op 9 when processes start together), shard leases (one session per shard),
+RESUME after SIGKILL, a SIGTERM in the middle of a burst of transfers, and the ops endpoints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.db.models import LedgerEntry, Member
+from app.sandbox import SandboxServer
+from tests.bot.harness import TOKEN, bot_settings
+from tests.bot.processes import BotProcess, bot_env
+from tests.bot.world import community_world
+from tests.conftest import Backend, delete_keys
+from tests.services import free_port, wait_for
+
+pytestmark = pytest.mark.slow
+
+SHARDS = 6
+PER_POD = 2
+WINDOW = 0.5  # the sandbox's identify window, and the bots' (IDENTIFY_WINDOW_S)
+
+
+async def cluster_sandbox(max_concurrency: int) -> SandboxServer:
+    world = community_world([(shard, SHARDS) for shard in range(SHARDS)], members=4)
+    server = SandboxServer(
+        world=world, identify_window=WINDOW, max_concurrency=max_concurrency,
+        interaction_deadline=30,
+    )
+    await server.start()
+    return server
+
+
+@pytest.fixture
+async def sandbox(pg: Backend, redis_server_url: str) -> AsyncIterator[SandboxServer]:
+    await delete_keys(pg.coord.redis.client, "identify:*", "shard:*")  # type: ignore[union-attr]
+    server = await cluster_sandbox(max_concurrency=1)
+    await publish(server, pg.db_url)
+    yield server
+    await server.stop()
+
+
+async def publish(server: SandboxServer, db_url: str) -> None:
+    from app.bot.runner import publish_commands
+
+    await publish_commands(bot_settings(server, db_url, None), TOKEN)
+
+
+class Cluster:
+    """Bot processes, one per pod index, each with its own ops port."""
+
+    def __init__(self, server: SandboxServer, pg: Backend, redis_url: str, workdir: Path):
+        self.server, self.pg, self.redis_url, self.workdir = server, pg, redis_url, workdir
+        self.pods: dict[int, BotProcess] = {}
+        self.ports: dict[int, int] = {}
+        self.retired: list[BotProcess] = []
+
+    def process(self, index: int) -> BotProcess:
+        self.ports[index] = free_port()
+        env = bot_env(
+            self.server, self.pg.db_url, self.redis_url, SHARD_COUNT=str(SHARDS),
+            SHARDS_PER_POD=str(PER_POD), POD_INDEX=str(index), OPS_PORT=str(self.ports[index]),
+            IDENTIFY_WINDOW_S=str(WINDOW), LEASE_TTL_S="3",
+        )
+        return BotProcess(env, self.workdir)
+
+    async def start(self, *indexes: int) -> None:
+        procs = [self.process(i) for i in indexes]
+        for index, proc in zip(indexes, procs, strict=True):
+            if index in self.pods:
+                self.retired.append(self.pods[index])
+            self.pods[index] = proc
+        await asyncio.gather(*(p.start() for p in procs))
+
+    async def wait_ready(self, within: float = 60) -> None:
+        await self.server.driver.wait_for_shards(list(range(SHARDS)), timeout=within)
+        for index in self.pods:
+            await wait_for(lambda i=index: self.http(i, "/readyz", ok_only=True), within=within)
+
+    async def http(self, index: int, path: str, ok_only: bool = False) -> str | None:
+        url = f"http://127.0.0.1:{self.ports[index]}{path}"
+        try:
+            async with aiohttp.ClientSession() as session, session.get(url) as resp:
+                text = await resp.text()
+                return text if resp.status == 200 or not ok_only else None
+        except aiohttp.ClientError:
+            return None
+
+    async def close(self) -> None:
+        for proc in [*self.pods.values(), *self.retired]:
+            await proc.kill()
+
+
+@pytest.fixture
+async def cluster(
+    sandbox: SandboxServer, pg: Backend, redis_server_url: str, tmp_path: Path
+) -> AsyncIterator[Cluster]:
+    group = Cluster(sandbox, pg, redis_server_url, tmp_path)
+    yield group
+    await group.close()
+
+
+def accepted_identifies(server: SandboxServer, shard: int | None = None) -> int:
+    return sum(
+        1 for r in server.driver.identifies()
+        if r.accepted and (shard is None or r.shard_id == shard)
+    )
+
+
+async def test_three_pods_start_together_within_the_identify_limit(cluster: Cluster) -> None:
+    started = time.monotonic()
+    await cluster.start(0, 1, 2)
+    await cluster.wait_ready()
+    elapsed = time.monotonic() - started
+    driver = cluster.server.driver
+    assert [r for r in driver.identifies() if not r.accepted] == []  # not a single op 9
+    assert accepted_identifies(cluster.server) == SHARDS
+    holders = driver.shard_holders()
+    assert all(len(holders[s]) == 1 for s in range(SHARDS))
+    assert driver.duplicate_shard_holders() == []
+    times = sorted(r.time for r in driver.identifies())
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= WINDOW * 0.99  # one bucket: never two identifies within the window
+    floor = (SHARDS - 1) * WINDOW
+    print(f"\n6 shards, 3 pods, max_concurrency 1: all READY after {elapsed:.2f} s "
+          f"(identify floor {floor:.1f} s, first-to-last identify {times[-1] - times[0]:.2f} s)")
+
+    # The ops endpoints of a ready pod.
+    assert await cluster.http(0, "/livez") == "ok\n"
+    assert await cluster.http(0, "/startupz", ok_only=True) == "started\n"
+    body = await cluster.http(0, "/metrics")
+    assert body is not None
+    families = {f.name: f for f in text_string_to_metric_families(body)}
+    up = {s.labels["shard"]: s.value for s in families["guildbot_shard_up"].samples}
+    assert up == {"0": 1.0, "1": 1.0}
+    assert families["guildbot_owned_shards"].samples[0].value == 2
+    assert families["guildbot_ready"].samples[0].value == 1
+
+
+async def test_buckets_identify_in_parallel_with_max_concurrency_2(
+    pg: Backend, redis_server_url: str, tmp_path: Path
+) -> None:
+    await delete_keys(pg.coord.redis.client, "identify:*", "shard:*")  # type: ignore[union-attr]
+    server = await cluster_sandbox(max_concurrency=2)
+    group = Cluster(server, pg, redis_server_url, tmp_path)
+    try:
+        started = time.monotonic()
+        await group.start(0, 1, 2)
+        await group.wait_ready()
+        elapsed = time.monotonic() - started
+        records = server.driver.identifies()
+        assert [r for r in records if not r.accepted] == []
+        for bucket in (0, 1):
+            times = sorted(r.time for r in records if r.shard_id % 2 == bucket)
+            assert len(times) == SHARDS // 2
+            assert min(b - a for a, b in itertools.pairwise(times)) >= WINDOW * 0.99
+        first, last = min(r.time for r in records), max(r.time for r in records)
+        floor = (SHARDS // 2 - 1) * WINDOW
+        print(f"\n6 shards, 3 pods, max_concurrency 2: all READY after {elapsed:.2f} s "
+              f"(identify floor {floor:.1f} s, first-to-last identify {last - first:.2f} s)")
+        assert last - first < (SHARDS - 1) * WINDOW  # faster than one bucket could be
+    finally:
+        await group.close()
+        await server.stop()
+
+
+async def test_readyz_waits_for_every_owned_shard(cluster: Cluster) -> None:
+    # Shard 0's lease is held elsewhere, so pod 0 cannot be ready until it is released.
+    link = cluster.pg.coord.redis.client  # type: ignore[union-attr]
+    await link.set("shard:0:lease", "someone-else|999", px=4000)
+    await cluster.start(0)
+    await wait_for(lambda: cluster.http(0, "/livez", ok_only=True), within=30)
+    assert await cluster.http(0, "/readyz", ok_only=True) is None
+    assert await cluster.http(0, "/startupz", ok_only=True) is None
+    await cluster.pods[0].wait_log("held by another process")
+    await wait_for(lambda: cluster.http(0, "/readyz", ok_only=True), within=30)
+    assert cluster.server.driver.shard_holders().keys() >= {0, 1}
+
+
+async def test_sigkill_and_replacement_resumes_without_a_second_session(
+    cluster: Cluster,
+) -> None:
+    await cluster.start(0, 1, 2)
+    await cluster.wait_ready()
+    driver = cluster.server.driver
+    before = {s: accepted_identifies(cluster.server, s) for s in (2, 3)}
+    await cluster.pods[1].wait_log("shard 3 ready")
+    await wait_for(lambda: _saved(cluster, 3), within=10)  # sessions saved every second
+    cluster.pods[1].proc.kill()  # type: ignore[union-attr]
+    await cluster.pods[1].proc.wait()  # type: ignore[union-attr]
+    await cluster.start(1)  # the StatefulSet's replacement, same pod index
+    await cluster.pods[1].wait_log("shard 2 resumed", within=30)
+    await cluster.pods[1].wait_log("shard 3 resumed", within=30)
+    assert {s: accepted_identifies(cluster.server, s) for s in (2, 3)} == before
+    assert driver.duplicate_shard_holders() == []
+    holders = driver.shard_holders()
+    assert len(holders[2]) == len(holders[3]) == 1
+    # The new owner serves the resumed shards' guilds.
+    guild = next(g for g in cluster.server.world.guilds.values() if (g.id >> 22) % SHARDS == 2)
+    handle = await driver.slash(guild, "general", "m1", "balance")
+    reply = await handle.wait_response(timeout=15)
+    assert reply.content.startswith("You hold")
+
+
+async def _saved(cluster: Cluster, shard: int) -> bool:
+    link = cluster.pg.coord.redis.client  # type: ignore[union-attr]
+    return bool(await link.exists(f"shard:{shard}:session"))
+
+
+async def test_sigterm_during_a_burst_of_transfers_loses_nothing(cluster: Cluster) -> None:
+    await cluster.start(0, 1, 2)
+    await cluster.wait_ready()
+    world = cluster.server.world
+    names = ["m1", "m2", "m3", "m4"]
+    guilds = list(world.guilds.values())
+    for guild in guilds:
+        for name in names:
+            await cluster.pg.bank.grant(guild.id, 1, world.user(name).id, 1_000)
+    driver = cluster.server.driver
+    rng = random.Random(7)
+    handles = []
+
+    async def send(i: int) -> None:
+        guild = guilds[i % len(guilds)]
+        sender, recipient = rng.sample(names, 2)
+        handles.append(await driver.slash(
+            guild, "general", sender, "transfer", member=recipient, amount=rng.randint(1, 20)
+        ))
+
+    await asyncio.gather(*(send(i) for i in range(30)))
+    cluster.pods[0].proc.send_signal(15)  # type: ignore[union-attr]  # SIGTERM mid-burst
+    await asyncio.gather(*(send(i) for i in range(30, 60)))
+    assert await cluster.pods[0].stop() == 0, cluster.pods[0].log()
+    await cluster.start(0)
+    replies = [await h.wait_response(timeout=30) for h in handles]
+    assert all(len([m for m in h.history if m.kind == "response"]) == 1 for h in handles)
+    done = sum(1 for r in replies if r.content.startswith("Sent"))
+    assert done + sum(1 for r in replies if "restarting" in r.content) == len(handles)
+    assert done > 0
+    assert await LedgerEntry.filter(kind="transfer_out").count() == done
+    for guild in guilds:
+        coins = await Member.filter(guild_id=guild.id).values_list("coins", flat=True)
+        assert sum(coins) == 1_000 * len(names)
+    assert driver.duplicate_shard_holders() == []
