@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import sys
 
 from app.config import Settings, get_settings
@@ -35,6 +37,9 @@ def _sandbox(settings: Settings, args: argparse.Namespace, rest: list[str]) -> i
         return serve_main(rest[1:])
     from app.bot.runner import sandbox_bot_factory
 
+    if "LOG_LEVEL" not in os.environ:  # the console is for people: only problems in between
+        logging.getLogger().setLevel(logging.WARNING)
+        logging.getLogger("discord").setLevel(logging.ERROR)
     return console_main(rest, sandbox_bot_factory)
 
 

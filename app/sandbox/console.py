@@ -138,7 +138,7 @@ class Console:
         if not views:
             self.out.print(Text(f"no DMs to {user.username}", style="dim"))
         for view in views:
-            render(self.out, view, f"DM to {user.username}")
+            render(self.out, view, f"DM to {user.username}", self.driver.world)
 
     async def _click(self, rest: str) -> Outcome:
         if self.last_bot_message is None:
@@ -284,7 +284,7 @@ class Console:
                 where = f"#{channel.name}"
             if view.kind != "modal":
                 self.last_bot_message = view
-            render(self.out, view, where)
+            render(self.out, view, where, self.driver.world)
         if not outcome.replies and not outcome.dms:
             self.out.print(Text("(no reply)", style="dim"))
         return outcome
@@ -341,7 +341,10 @@ class Console:
             while index < len(lines) and (found := parse_directive(lines[index])) is not None:
                 directives.append(found)
                 index += 1
-            outcome = await self.run_line(line)
+            try:
+                outcome = await self.run_line(line)
+            except EOFError:  # `quit` in a script ends it
+                return
             self.check(outcome, directives, f"{name}:{start}")
 
     async def interactive(self, read: Callable[[str], Awaitable[str | None]]) -> None:

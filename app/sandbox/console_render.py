@@ -8,6 +8,7 @@ A reply counts as an error when its content or first embed title starts with ❌
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console, Group
@@ -15,6 +16,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from app.sandbox.records import MessageView
+from app.sandbox.world import World
 
 ERROR_COLOURS = {0xE74C3C, 0xED4245, 0xDA373C, 0x992D22, 0xFF0000}
 _ERROR_START = re.compile(r"^\s*(❌|⛔|🚫|✖|error\b)", re.IGNORECASE)
@@ -28,16 +30,45 @@ def looks_like_error(view: MessageView) -> bool:
     return any(e.get("color") in ERROR_COLOURS for e in view.embeds)
 
 
-def _embed(embed: dict[str, Any]) -> Panel:
+_MENTION = re.compile(r"<(@!?|#|@&)(\d+)>")
+_TIMESTAMP = re.compile(r"<t:(\d+)(?::[tTdDfFR])?>")
+
+
+def humanize(text: str, world: World | None) -> str:
+    """Show mentions as @name, #name and @role, and timestamps as dates, as a client would."""
+    if world is None or not text:
+        return text
+
+    def name(match: re.Match[str]) -> str:
+        kind, ident = match.group(1), int(match.group(2))
+        if kind.startswith("@!") or kind == "@":
+            user = world.users.get(ident)
+            return f"@{user.username}" if user else match.group(0)
+        if kind == "#":
+            channel = world.channels.get(ident)
+            return f"#{channel.name}" if channel else match.group(0)
+        role = next(
+            (r for g in world.guilds.values() for r in g.roles.values() if r.id == ident), None
+        )
+        return f"@{role.name}" if role else match.group(0)
+
+    def when(match: re.Match[str]) -> str:
+        moment = datetime.fromtimestamp(int(match.group(1)), UTC)
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+    return _TIMESTAMP.sub(when, _MENTION.sub(name, text))
+
+
+def _embed(embed: dict[str, Any], world: World | None) -> Panel:
     parts: list[Text] = []
     if embed.get("author", {}).get("name"):
         parts.append(Text(embed["author"]["name"], style="dim"))
     if embed.get("description"):
-        parts.append(Text(embed["description"]))
+        parts.append(Text(humanize(embed["description"], world)))
     for fld in embed.get("fields", []):
         line = Text()
         line.append(f"{fld.get('name', '')}: ", style="bold")
-        line.append(str(fld.get("value", "")))
+        line.append(humanize(str(fld.get("value", "")), world))
         parts.append(line)
     colour = embed.get("color")
     footer = (embed.get("footer") or {}).get("text")
@@ -72,8 +103,11 @@ def _components(items: list[dict[str, Any]]) -> list[Text]:
     return lines
 
 
-def render(console: Console, view: MessageView, where: str) -> None:
-    """Print one bot message: a header with tags, content, embeds, components, attachments."""
+def render(console: Console, view: MessageView, where: str, world: World | None = None) -> None:
+    """Print one bot message: a header with tags, content, embeds, components, attachments.
+
+    With `world`, mentions are shown by name.
+    """
     tags = [
         t
         for t, on in (
@@ -89,9 +123,9 @@ def render(console: Console, view: MessageView, where: str) -> None:
         header.append(f" [{tag}]", style="red" if tag == "error" else "yellow")
     console.print(header)
     if view.content:
-        console.print(Text(view.content), soft_wrap=True)
+        console.print(Text(humanize(view.content, world)), soft_wrap=True)
     for embed in view.embeds:
-        console.print(_embed(embed))
+        console.print(_embed(embed, world))
     for line in _components(view.components):
         console.print(line)
     for item in view.attachments:
