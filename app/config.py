@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     identify_window_s: float = Field(5.0, gt=0, le=60)
     identify_min_remaining: int = Field(50, ge=0)
     lease_ttl_s: float = Field(15.0, ge=1, le=600)
+    rebalance_grace_s: float = Field(60.0, ge=1, le=3600)
     log_level: str = "INFO"
     migrations_dir: Path | None = None
 

@@ -18,9 +18,11 @@ from typing import Any
 import discord
 from discord import app_commands
 from discord.ext import commands
+from discord.gateway import DiscordWebSocket
 from tortoise.context import TortoiseContext
 
 from app.bot import errors, gateway_access, telemetry
+from app.bot.rebalance import Rebalancer
 from app.bot.sharding import ShardKeeper
 from app.config import Settings
 from app.coord import Coordination
@@ -156,6 +158,8 @@ class GuildBot(commands.AutoShardedBot):
         self.keeper: ShardKeeper | None = None
         #: Shards READY (or RESUMED) and not disconnected since.
         self.ready_shards: set[int] = set()
+        #: Live rebalancing (REDIS_URL and SHARD_COUNT without SHARDS_PER_POD / SHARD_IDS).
+        self.rebalancer: Rebalancer | None = None
         self.drain_grace = drain_grace
         self.inflight = InFlight()
         self.draining = False
@@ -207,6 +211,9 @@ class GuildBot(commands.AutoShardedBot):
         self._leaderboard = Leaderboard(self.coord.leaderboard)
         self.keeper = ShardKeeper(self, s, self.coord)
         await self.keeper.start()
+        if live_rebalancing(s):
+            index = s.pod_index if s.pod_index is not None else pod_index()
+            self.rebalancer = Rebalancer(self, index, s.rebalance_grace_s)
         log.info("services open: database=%s redis=%s", _kind(s.database_url), bool(s.redis_url))
 
     async def _close_services(self) -> None:
@@ -220,11 +227,36 @@ class GuildBot(commands.AutoShardedBot):
         log.info("services closed")
 
     # -- lifecycle -------------------------------------------------------------------------
+    async def launch_shards(self) -> None:
+        """Launch the configured shards; with live rebalancing, let the rebalancer pick them."""
+        if self.rebalancer is None:
+            await super().launch_shards()
+            return
+        self.shard_ids = []
+        self._connection.shard_count = self.shard_count
+        self._connection.shard_ids = self.shard_ids
+        await self.rebalancer.start()
+
     async def launch_shard(self, gateway: Any, shard_id: int, *, initial: bool = False) -> None:
         """Take the shard's lease first; RESUME a session a previous owner saved, if any."""
         if self.keeper is not None and await self.keeper.launch(shard_id, initial):
             return
         await super().launch_shard(gateway, shard_id, initial=initial)
+
+    async def take_shard(self, shard_id: int) -> None:
+        """Start running one more shard in this process (live rebalancing)."""
+        self.shard_ids = sorted({*(self.shard_ids or []), shard_id})
+        self._connection.shard_ids = self.shard_ids
+        await self.launch_shard(DiscordWebSocket.DEFAULT_GATEWAY, shard_id)
+
+    async def release_shard(self, shard_id: int) -> None:
+        """Stop running a shard here and forget its guilds; its session stays resumable."""
+        assert self.keeper is not None
+        await self.keeper.release(shard_id)
+        self.ready_shards.discard(shard_id)
+        self.shard_ids = [s for s in self.shard_ids or [] if s != shard_id]
+        self._connection.shard_ids = self.shard_ids
+        gateway_access.forget_guilds(self, shard_id)
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """Wait for the lease, the identify bucket and the session budget (app/bot/sharding)."""
@@ -235,6 +267,8 @@ class GuildBot(commands.AutoShardedBot):
         """READY arrived: the identify bucket can be released."""
         if self.keeper is not None:
             await self.keeper.shard_ready_seen(shard_id)
+        if self.rebalancer is not None:
+            await self.rebalancer.shard_running(shard_id)
 
     async def on_shard_resumed(self, shard_id: int) -> None:
         """A resumed shard serves at once; one resumed from another process loads its guilds."""
@@ -243,6 +277,8 @@ class GuildBot(commands.AutoShardedBot):
         if self.keeper is not None and self.keeper.take_handover(shard_id):
             loaded = await gateway_access.hydrate_guilds(self, shard_id)
             log.info("shard %s: loaded %d guild(s) after the handover", shard_id, loaded)
+        if self.rebalancer is not None:
+            await self.rebalancer.shard_running(shard_id)
         if self.all_shards_ready():
             gateway_access.mark_ready(self)
 
@@ -252,6 +288,8 @@ class GuildBot(commands.AutoShardedBot):
 
     def all_shards_ready(self) -> bool:
         """Every shard this process runs is READY (what /readyz and /startupz report)."""
+        if self.rebalancer is not None:
+            return self.rebalancer.settled
         wanted = set(self.shard_ids or range(self.shard_count or 1))
         return bool(wanted) and wanted <= self.ready_shards
 
@@ -264,6 +302,8 @@ class GuildBot(commands.AutoShardedBot):
             if not await self.inflight.wait_idle(self.drain_grace):
                 log.warning("%d command(s) still running, closing anyway", self.inflight.count)
         try:
+            if self.rebalancer is not None:
+                await self.rebalancer.leave()
             if self.keeper is not None:
                 await self.keeper.hand_over()
             await super().close()
@@ -308,6 +348,16 @@ class GuildBot(commands.AutoShardedBot):
         """The shard is READY and its guilds are loaded."""
         self.ready_shards.add(shard_id)
         log.info("shard %s ready", shard_id)
+
+
+def live_rebalancing(settings: Settings) -> bool:
+    """Shards follow the live membership unless a fixed plan or list is configured."""
+    return bool(
+        settings.redis_url
+        and isinstance(settings.shard_count, int)
+        and settings.shards_per_pod is None
+        and settings.shard_ids is None
+    )
 
 
 def _shard_of(interaction: discord.Interaction) -> int | None:

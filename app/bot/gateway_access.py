@@ -108,3 +108,10 @@ def mark_ready(bot: commands.AutoShardedBot) -> None:
     if not bot.is_ready():
         bot._ready.set()  # type: ignore[attr-defined]
         bot.dispatch("ready")
+
+
+def forget_guilds(bot: commands.AutoShardedBot, shard_id: int) -> None:
+    """Drop a released shard's guilds from the cache: another process serves them now."""
+    state: Any = bot._connection
+    for guild in [g for g in bot.guilds if g.shard_id == shard_id]:
+        state._remove_guild(guild)

@@ -217,18 +217,29 @@ class ShardKeeper:
         finally:
             self._reclaiming.pop(shard_id, None)
 
+    async def release(self, shard_id: int) -> None:
+        """Give one shard up: park it (its session stays resumable), save it, release the lease."""
+        shard = gateway_access.shards_of(self.bot).pop(shard_id, None)
+        if shard is not None:
+            await gateway_access.park_shard(shard)
+            session_id, sequence, url = gateway_access.session_of(shard)
+            lease = self.leases.held().get(shard_id)
+            if session_id and sequence is not None and url and lease is not None:
+                await self.sessions.save(
+                    shard_id, SavedSession(session_id, sequence, url, lease.fence)
+                )
+        await self.leases.release(shard_id)
+        self._tickets.pop(shard_id, None)
+        metrics.OWNED_SHARDS.set(len(self.leases.held()))
+        metrics.SHARD_UP.labels(str(shard_id)).set(0)
+
     async def hand_over(self) -> None:
-        """On shutdown: park every shard, save its session, then release the leases."""
+        """On shutdown: stop renewing, then give every shard up (sessions saved)."""
         if self._saver is not None:
             self._saver.cancel()
         for task in self._reclaiming.values():
             task.cancel()
-        shards = gateway_access.shards_of(self.bot)
         for shard_id in list(self.leases.held()):
-            shard = shards.get(shard_id)
-            if shard is not None:
-                await gateway_access.park_shard(shard)
-        await self.save_sessions()
+            await self.release(shard_id)
         await self.leases.close()
-        metrics.OWNED_SHARDS.set(0)
         log.info("shards parked and leases released")

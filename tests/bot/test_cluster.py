@@ -13,29 +13,36 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.db.models import LedgerEntry, Member
 from app.sandbox import SandboxServer
+from tests.bot.cluster import Cluster
 from tests.bot.harness import TOKEN, bot_settings
-from tests.bot.processes import BotProcess, bot_env
 from tests.bot.world import community_world
 from tests.conftest import Backend, delete_keys
-from tests.services import free_port, wait_for
+from tests.services import wait_for
 
 pytestmark = pytest.mark.slow
 
 SHARDS = 6
 PER_POD = 2
 WINDOW = 0.5  # the sandbox's identify window, and the bots' (IDENTIFY_WINDOW_S)
+POD_ENV = {
+    "SHARD_COUNT": str(SHARDS),
+    "SHARDS_PER_POD": str(PER_POD),
+    "IDENTIFY_WINDOW_S": str(WINDOW),
+    "LEASE_TTL_S": "3",
+}
 
 
 async def cluster_sandbox(max_concurrency: int) -> SandboxServer:
     world = community_world([(shard, SHARDS) for shard in range(SHARDS)], members=4)
     server = SandboxServer(
-        world=world, identify_window=WINDOW, max_concurrency=max_concurrency,
+        world=world,
+        identify_window=WINDOW,
+        max_concurrency=max_concurrency,
         interaction_deadline=30,
     )
     await server.start()
@@ -57,63 +64,19 @@ async def publish(server: SandboxServer, db_url: str) -> None:
     await publish_commands(bot_settings(server, db_url, None), TOKEN)
 
 
-class Cluster:
-    """Bot processes, one per pod index, each with its own ops port."""
-
-    def __init__(self, server: SandboxServer, pg: Backend, redis_url: str, workdir: Path):
-        self.server, self.pg, self.redis_url, self.workdir = server, pg, redis_url, workdir
-        self.pods: dict[int, BotProcess] = {}
-        self.ports: dict[int, int] = {}
-        self.retired: list[BotProcess] = []
-
-    def process(self, index: int) -> BotProcess:
-        self.ports[index] = free_port()
-        env = bot_env(
-            self.server, self.pg.db_url, self.redis_url, SHARD_COUNT=str(SHARDS),
-            SHARDS_PER_POD=str(PER_POD), POD_INDEX=str(index), OPS_PORT=str(self.ports[index]),
-            IDENTIFY_WINDOW_S=str(WINDOW), LEASE_TTL_S="3",
-        )
-        return BotProcess(env, self.workdir)
-
-    async def start(self, *indexes: int) -> None:
-        procs = [self.process(i) for i in indexes]
-        for index, proc in zip(indexes, procs, strict=True):
-            if index in self.pods:
-                self.retired.append(self.pods[index])
-            self.pods[index] = proc
-        await asyncio.gather(*(p.start() for p in procs))
-
-    async def wait_ready(self, within: float = 60) -> None:
-        await self.server.driver.wait_for_shards(list(range(SHARDS)), timeout=within)
-        for index in self.pods:
-            await wait_for(lambda i=index: self.http(i, "/readyz", ok_only=True), within=within)
-
-    async def http(self, index: int, path: str, ok_only: bool = False) -> str | None:
-        url = f"http://127.0.0.1:{self.ports[index]}{path}"
-        try:
-            async with aiohttp.ClientSession() as session, session.get(url) as resp:
-                text = await resp.text()
-                return text if resp.status == 200 or not ok_only else None
-        except aiohttp.ClientError:
-            return None
-
-    async def close(self) -> None:
-        for proc in [*self.pods.values(), *self.retired]:
-            await proc.kill()
-
-
 @pytest.fixture
 async def cluster(
     sandbox: SandboxServer, pg: Backend, redis_server_url: str, tmp_path: Path
 ) -> AsyncIterator[Cluster]:
-    group = Cluster(sandbox, pg, redis_server_url, tmp_path)
+    group = Cluster(sandbox, pg, redis_server_url, tmp_path, **POD_ENV)
     yield group
     await group.close()
 
 
 def accepted_identifies(server: SandboxServer, shard: int | None = None) -> int:
     return sum(
-        1 for r in server.driver.identifies()
+        1
+        for r in server.driver.identifies()
         if r.accepted and (shard is None or r.shard_id == shard)
     )
 
@@ -133,8 +96,10 @@ async def test_three_pods_start_together_within_the_identify_limit(cluster: Clus
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= WINDOW * 0.99  # one bucket: never two identifies within the window
     floor = (SHARDS - 1) * WINDOW
-    print(f"\n6 shards, 3 pods, max_concurrency 1: all READY after {elapsed:.2f} s "
-          f"(identify floor {floor:.1f} s, first-to-last identify {times[-1] - times[0]:.2f} s)")
+    print(
+        f"\n6 shards, 3 pods, max_concurrency 1: all READY after {elapsed:.2f} s "
+        f"(identify floor {floor:.1f} s, first-to-last identify {times[-1] - times[0]:.2f} s)"
+    )
 
     # The ops endpoints of a ready pod.
     assert await cluster.http(0, "/livez") == "ok\n"
@@ -153,7 +118,7 @@ async def test_buckets_identify_in_parallel_with_max_concurrency_2(
 ) -> None:
     await delete_keys(pg.coord.redis.client, "identify:*", "shard:*")  # type: ignore[union-attr]
     server = await cluster_sandbox(max_concurrency=2)
-    group = Cluster(server, pg, redis_server_url, tmp_path)
+    group = Cluster(server, pg, redis_server_url, tmp_path, **POD_ENV)
     try:
         started = time.monotonic()
         await group.start(0, 1, 2)
@@ -167,8 +132,10 @@ async def test_buckets_identify_in_parallel_with_max_concurrency_2(
             assert min(b - a for a, b in itertools.pairwise(times)) >= WINDOW * 0.99
         first, last = min(r.time for r in records), max(r.time for r in records)
         floor = (SHARDS // 2 - 1) * WINDOW
-        print(f"\n6 shards, 3 pods, max_concurrency 2: all READY after {elapsed:.2f} s "
-              f"(identify floor {floor:.1f} s, first-to-last identify {last - first:.2f} s)")
+        print(
+            f"\n6 shards, 3 pods, max_concurrency 2: all READY after {elapsed:.2f} s "
+            f"(identify floor {floor:.1f} s, first-to-last identify {last - first:.2f} s)"
+        )
         assert last - first < (SHARDS - 1) * WINDOW  # faster than one bucket could be
     finally:
         await group.close()
@@ -234,9 +201,11 @@ async def test_sigterm_during_a_burst_of_transfers_loses_nothing(cluster: Cluste
     async def send(i: int) -> None:
         guild = guilds[i % len(guilds)]
         sender, recipient = rng.sample(names, 2)
-        handles.append(await driver.slash(
-            guild, "general", sender, "transfer", member=recipient, amount=rng.randint(1, 20)
-        ))
+        handles.append(
+            await driver.slash(
+                guild, "general", sender, "transfer", member=recipient, amount=rng.randint(1, 20)
+            )
+        )
 
     await asyncio.gather(*(send(i) for i in range(30)))
     cluster.pods[0].proc.send_signal(15)  # type: ignore[union-attr]  # SIGTERM mid-burst

@@ -1,0 +1,100 @@
+"""Every registered benchmark runs at `--scale tiny` and its structural facts hold.
+
+No timing is asserted: only that each benchmark completes, prints its tables, and that what
+must be true whatever the speed is true (ours and raw conserve coins; the cache and the
+database return the same pages; keyset and OFFSET pages hold the same rows).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import registry
+from tests.services import pg_base_url, redis_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_tiny(name: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
+    """Run one benchmark in a child process; return its stdout and its JSON result."""
+    env = {**os.environ, "TEST_DATABASE_URL": pg_base_url(), "TEST_REDIS_URL": redis_url()}
+    out = tmp_path / f"{name}.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", name, "--scale", "tiny", "--no-write", "--json", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    result = json.loads(out.read_text())[name]
+    assert result["scale"] == "tiny"
+    for table in result["tables"]:
+        assert table["title"] in done.stdout
+        assert table["rows"], f"table {table['title']!r} is empty"
+    return done.stdout, result
+
+
+def check_transfers(stdout: str, result: dict[str, Any]) -> None:
+    cells = result["facts"]["cells"]
+    implementations = {cell["implementation"] for cell in cells}
+    assert {"ours", "raw asyncpg + ledger", "raw asyncpg", "tutorial"} <= implementations
+    assert any(i.startswith("ours, 2 processes") for i in implementations)
+    assert {(c["pattern"], c["callers"]) for c in cells} == {
+        (p, n) for p in ("uniform", "hot") for n in (1, 8, 64)
+    }
+    for cell in cells:
+        assert cell["ops"] > 0
+        assert set(cell["outcomes"]) <= {"ok", "refused"}
+        if cell["implementation"] != "tutorial":
+            assert cell["created"] == 0, cell  # ours and raw conserve coins exactly
+        if cell["implementation"].startswith("ours") or "ledger" in cell["implementation"]:
+            assert cell["ledger_mismatches"] == 0, cell
+            assert cell["ledger_transfers"] == cell["ok_including_warmup"], cell
+        if cell["callers"] == 1:
+            assert cell["created"] == 0, cell  # one caller cannot lose an update
+
+
+def check_leaderboard(stdout: str, result: dict[str, Any]) -> None:
+    facts = result["facts"]
+    assert facts["rebuilt"]
+    for key in ("top", "deep"):
+        assert facts[f"{key}_page_rows"] == 10
+        assert facts[f"{key}_page_served_by_cache"]
+        assert facts[f"{key}_page_served_by_database"]
+        assert facts[f"{key}_cache_equals_database"]
+        assert facts[f"{key}_tutorial_balances_equal"]
+    assert facts["ranks_cache_equals_database"]
+    assert facts["ranks_tutorial_not_after_ours"]
+
+
+def check_history(stdout: str, result: dict[str, Any]) -> None:
+    facts = result["facts"]
+    assert facts["cases"] == 20_000
+    assert facts["keyset_equals_offset"] and all(facts["keyset_equals_offset"].values()), facts
+    assert facts["walk_equal"] and facts["walk_complete"]
+
+
+CHECKS = {
+    "transfers": check_transfers,
+    "leaderboard": check_leaderboard,
+    "history": check_history,
+}
+
+
+def test_every_benchmark_has_checks() -> None:
+    assert set(CHECKS) == set(registry.names())
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_benchmark_runs_at_tiny_scale(name: str, tmp_path: Path) -> None:
+    stdout, result = run_tiny(name, tmp_path)
+    CHECKS[name](stdout, result)
