@@ -346,6 +346,8 @@ class GuildBot(commands.AutoShardedBot):
 
     async def on_shard_ready(self, shard_id: int) -> None:
         """The shard is READY and its guilds are loaded."""
+        if shard_id not in gateway_access.shards_of(self):
+            return  # given up meanwhile (live rebalancing)
         self.ready_shards.add(shard_id)
         log.info("shard %s ready", shard_id)
 

@@ -205,7 +205,8 @@ class ShardKeeper:
             self.bot.dispatch("shard_disconnect", shard_id)
         metrics.SHARD_UP.labels(str(shard_id)).set(0)
         metrics.OWNED_SHARDS.set(len(self.leases.held()))
-        if shard_id not in self._reclaiming and not self.bot.is_closed():
+        live = getattr(self.bot, "rebalancer", None) is not None  # it retakes assigned shards
+        if not live and shard_id not in self._reclaiming and not self.bot.is_closed():
             self._reclaiming[shard_id] = asyncio.create_task(self._reclaim(shard_id))
 
     async def _reclaim(self, shard_id: int) -> None:
@@ -229,7 +230,9 @@ class ShardKeeper:
                     shard_id, SavedSession(session_id, sequence, url, lease.fence)
                 )
         await self.leases.release(shard_id)
-        self._tickets.pop(shard_id, None)
+        ticket = self._tickets.pop(shard_id, None)
+        if ticket is not None:  # released while identifying: free the bucket for the others
+            await self.queue.release(ticket)
         metrics.OWNED_SHARDS.set(len(self.leases.held()))
         metrics.SHARD_UP.labels(str(shard_id)).set(0)
 

@@ -61,5 +61,8 @@ class Cluster:
             return None
 
     async def close(self) -> None:
+        """Kill what is left; the logs are printed (pytest shows them when a test failed)."""
         for proc in [*self.pods.values(), *self.retired]:
             await proc.kill()
+        for index, proc in self.pods.items():
+            print(f"--- pod {index} ---\n{proc.log()}")

@@ -1,0 +1,1 @@
+"""Benchmarks that compare our implementation with baselines: `python -m bench --list`."""

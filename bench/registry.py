@@ -1,0 +1,30 @@
+"""The registered benchmarks, by name, in the order `python -m bench` runs them.
+
+Each entry names a module that defines `BENCHMARK` (a `bench.harness.Benchmark`); modules are
+imported only when their benchmark runs. A new benchmark is one module and one line here
+(the Discord-level load benchmarks through the sandbox come next, once it can drive them).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from bench.harness import Benchmark
+
+MODULES: dict[str, str] = {
+    "transfers": "bench.transfers",
+    "leaderboard": "bench.leaderboard",
+    "history": "bench.history",
+}
+
+
+def names() -> list[str]:
+    """Every registered name, in running order."""
+    return list(MODULES)
+
+
+def load(name: str) -> Benchmark:
+    """The benchmark registered under `name` (KeyError when unknown)."""
+    benchmark = importlib.import_module(MODULES[name]).BENCHMARK
+    assert isinstance(benchmark, Benchmark) and benchmark.name == name
+    return benchmark
