@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import secrets
 import shutil
@@ -138,14 +139,16 @@ class RedisServer:
 
 
 async def wait_for(
-    predicate: Callable[[], Awaitable[T]], within: float = 10.0, interval: float = 0.02
+    predicate: Callable[[], Awaitable[T] | T], within: float = 10.0, interval: float = 0.02
 ) -> T:
-    """Await an async predicate until it returns a truthy value, or fail after `within` s."""
+    """Poll a predicate (plain or async) until it returns a truthy value, or fail after `within`."""
     deadline = time.monotonic() + within
     while True:
-        value = await predicate()
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
-            return value
+            return value  # type: ignore[return-value]
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {within} s")
         await asyncio.sleep(interval)

@@ -62,9 +62,13 @@ class LocalIdentifyQueue:
         bucket = shard_id % max(1, max_concurrency)
         lock = self._locks.setdefault(bucket, asyncio.Lock())
         await lock.acquire()
-        delay = self._open_at.get(bucket, 0.0) - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)  # the rate limit itself, not synchronisation
+        try:
+            delay = self._open_at.get(bucket, 0.0) - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)  # the rate limit itself, not synchronisation
+        except BaseException:  # cancelled while waiting: the bucket must not stay taken
+            lock.release()
+            raise
         return Ticket(shard_id, bucket, "")
 
     async def release(self, ticket: Ticket) -> None:

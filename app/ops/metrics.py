@@ -53,3 +53,8 @@ OWNED_SHARDS = _gauge("owned_shards", "Shards this process holds")
 READY = _gauge("ready", "1 when every owned shard is READY")
 REBALANCES = _counter("rebalances", "Shard assignment changes applied")
 HANDOVERS = _counter("handovers", "Shards taken over, by kind", ["kind"])
+REBALANCE_CONVERGENCE = _histogram(
+    "rebalance_convergence_seconds",
+    "Time from a membership change to this pod holding exactly its share of shards",
+    (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
+)

@@ -69,7 +69,13 @@ class Harness:
         return self.driver.user(name).id
 
     async def slash(
-        self, who: str, name: str, sub: str | None = None, /, *, at: str = "general",
+        self,
+        who: str,
+        name: str,
+        sub: str | None = None,
+        /,
+        *,
+        at: str = "general",
         **options: Any,
     ) -> MessageView:
         """Run a slash command in channel `at` and return the bot's answer."""
@@ -82,8 +88,16 @@ class Harness:
         return await self.driver.wait_reply(sent, REPLY_TIMEOUT)
 
     async def run(
-        self, form: str, who: str, name: str, args: str = "", /, *, sub: str | None = None,
-        at: str = "general", **options: Any,
+        self,
+        form: str,
+        who: str,
+        name: str,
+        args: str = "",
+        /,
+        *,
+        sub: str | None = None,
+        at: str = "general",
+        **options: Any,
     ) -> MessageView:
         """The same command as slash (`options`) or as prefix (`args` after the name)."""
         if form == "slash":

@@ -17,8 +17,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 def bot_env(server: SandboxServer, db_url: str, redis_url: str, **extra: str) -> dict[str, str]:
     """Environment for a bot process against `server` (nothing from the developer's .env)."""
-    settings = {"DATABASE_URL", "REDIS_URL", "SHARD_COUNT", "SHARD_IDS", "SHARDS_PER_POD",
-                "POD_INDEX", "DISCORD_TOKEN", "MESSAGE_CONTENT_INTENT", "COMMAND_PREFIX"}
+    settings = {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "SHARD_COUNT",
+        "SHARD_IDS",
+        "SHARDS_PER_POD",
+        "POD_INDEX",
+        "DISCORD_TOKEN",
+        "MESSAGE_CONTENT_INTENT",
+        "COMMAND_PREFIX",
+    }
     env = {k: v for k, v in os.environ.items() if k.upper() not in settings}
     env.update(
         PYTHONPATH=str(REPO),
@@ -48,8 +57,13 @@ class BotProcess:
     async def start(self) -> BotProcess:
         """Start `python -m app.bot` in the work directory."""
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app.bot", env=self.env, cwd=self.workdir,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-m",
+            "app.bot",
+            env=self.env,
+            cwd=self.workdir,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
         self._reader = asyncio.create_task(self._read())

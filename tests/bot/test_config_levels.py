@@ -57,8 +57,15 @@ async def test_config_changes_each_setting(h: Harness, form: str) -> None:
     assert balance.content == "You hold 0 gems."
     dm = await h.run(form, "admin", "config", "dm", sub="levelup", where="dm")
     assert "by DM" in dm.content and (await guilds.settings(gid)).levelup_dm
-    removed = await h.run(form, "admin", "config", f"remove {ref['quiet']}", sub="noxp",
-                          action="remove", channel="quiet")
+    removed = await h.run(
+        form,
+        "admin",
+        "config",
+        f"remove {ref['quiet']}",
+        sub="noxp",
+        action="remove",
+        channel="quiet",
+    )
     assert removed.content.startswith("Saved:")
     assert (await guilds.settings(gid)).no_xp_channel_ids == []
     off = await h.run(form, "admin", "config", sub="modlog")
@@ -85,8 +92,15 @@ async def test_config_refusals_write_nothing(h: Harness, form: str) -> None:
     general.overwrites.append(Overwrite(h.bot.user.id, 1, deny=int(P.SEND_MESSAGES)))
     await channel_changed(h, general)
     try:
-        hidden = await h.run(form, "admin", "config", f"<#{general.id}>", sub="modlog",
-                             at="levels", channel="general")
+        hidden = await h.run(
+            form,
+            "admin",
+            "config",
+            f"<#{general.id}>",
+            sub="modlog",
+            at="levels",
+            channel="general",
+        )
     finally:
         general.overwrites.pop()
         await channel_changed(h, general)
@@ -110,14 +124,23 @@ async def test_messages_earn_xp_and_announce_level_ups(h: Harness) -> None:
     await h.driver.send_message(h.guild, "general", "otherbot", "bots earn nothing")
     command = await h.prefix("m6", "balance")  # commands earn nothing either
     assert command.content == "You hold 0 coins."
-    await guilds.configure(h.guild.id, no_xp_channel_ids=[channel_id(h, "quiet")],
-                           levelup_channel_id=channel_id(h, "levels"))
+    await guilds.configure(
+        h.guild.id,
+        no_xp_channel_ids=[channel_id(h, "quiet")],
+        levelup_channel_id=channel_id(h, "levels"),
+    )
     await h.driver.send_message(h.guild, "quiet", "m3", "no xp here")
     await h.driver.send_message(h.guild, "general", "m4", "to the levels channel")
 
     await h.wait(
-        lambda: next((m for m in h.driver.bot_messages(h.guild, "levels")
-                      if m.content == f"{h.mention('m4')} reached level 1!"), None),
+        lambda: next(
+            (
+                m
+                for m in h.driver.bot_messages(h.guild, "levels")
+                if m.content == f"{h.mention('m4')} reached level 1!"
+            ),
+            None,
+        ),
         "the level-up message in #levels",
     )
     assert await xp_of(h, "m2") == 150 and await xp_of(h, "m3") == 0

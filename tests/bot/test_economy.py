@@ -19,9 +19,29 @@ def bank(h: Harness) -> Bank:
 
 async def test_slash_commands_carry_default_member_permissions(h: Harness) -> None:
     commands = {name: data for (name, kind), data in h.server.world.commands.items()}
-    expected = {"profile", "balance", "daily", "transfer", "leaderboard", "rank", "give", "fine",
-                "config", "warn", "note", "timeout", "untimeout", "kick", "ban", "unban",
-                "pardon", "modlog", "case", "reason", "modlog-export"}
+    expected = {
+        "profile",
+        "balance",
+        "daily",
+        "transfer",
+        "leaderboard",
+        "rank",
+        "give",
+        "fine",
+        "config",
+        "warn",
+        "note",
+        "timeout",
+        "untimeout",
+        "kick",
+        "ban",
+        "unban",
+        "pardon",
+        "modlog",
+        "case",
+        "reason",
+        "modlog-export",
+    }
     assert expected <= set(commands)
     perms = {name: commands[name].get("default_member_permissions") for name in expected}
     perms = {name: None if value is None else str(value) for name, value in perms.items()}
@@ -59,8 +79,9 @@ async def test_transfer_moves_coins_and_refuses_bad_requests(h: Harness, form: s
         ("otherbot", 5, "bots have no account"),
     ]
     for target, amount, text in refusals:
-        reply = await h.run(form, "m1", "transfer", f"{h.mention(target)} {amount}",
-                            member=target, amount=amount)
+        reply = await h.run(
+            form, "m1", "transfer", f"{h.mention(target)} {amount}", member=target, amount=amount
+        )
         assert is_error(reply) and text in reply.content, (target, amount, reply.content)
     assert await snapshot() == before
 
@@ -104,8 +125,11 @@ async def test_transfer_message_delivered_twice_replies_the_same(h: Harness) -> 
     h.driver.core.emit("MESSAGE_CREATE", data, gid)
 
     def two_replies() -> list[str] | None:
-        texts = [m.content for m in h.driver.bot_messages(h.guild, "general") if m.id > sent.id
-                 and m.content.startswith("Sent")]
+        texts = [
+            m.content
+            for m in h.driver.bot_messages(h.guild, "general")
+            if m.id > sent.id and m.content.startswith("Sent")
+        ]
         return texts if len(texts) == 2 else None
 
     replies = await h.wait(two_replies, "the second reply")
@@ -126,8 +150,9 @@ async def test_give_needs_manage_server(h: Harness, form: str) -> None:
         ("admin", "m7", 0, "at least 1"),
         ("admin", "otherbot", 5, "bots have no account"),
     ]:
-        reply = await h.run(form, who, "give", f"{h.mention(target)} {amount}", member=target,
-                            amount=amount)
+        reply = await h.run(
+            form, who, "give", f"{h.mention(target)} {amount}", member=target, amount=amount
+        )
         assert is_error(reply) and text in reply.content, reply.content
     assert await snapshot() == before
 

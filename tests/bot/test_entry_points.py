@@ -25,8 +25,15 @@ expect-dm bob "spamming"
 as alice /warn member:bob reason:nope
 expect-error "Moderate Members"
 """
-UNSET = {"DATABASE_URL", "REDIS_URL", "DISCORD_TOKEN", "SHARD_COUNT", "SHARD_IDS",
-         "SHARDS_PER_POD", "POD_INDEX"}
+UNSET = {
+    "DATABASE_URL",
+    "REDIS_URL",
+    "DISCORD_TOKEN",
+    "SHARD_COUNT",
+    "SHARD_IDS",
+    "SHARDS_PER_POD",
+    "POD_INDEX",
+}
 
 
 async def test_sandbox_console_runs_the_bot_on_the_embedded_default(tmp_path: Path) -> None:
@@ -35,8 +42,16 @@ async def test_sandbox_console_runs_the_bot_on_the_embedded_default(tmp_path: Pa
     env = {k: v for k, v in os.environ.items() if k.upper() not in UNSET}
     env["PYTHONPATH"] = str(REPO)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app", "sandbox", "--script", str(script), cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "app",
+        "sandbox",
+        "--script",
+        str(script),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await asyncio.wait_for(proc.communicate(), 90)
     text = output.decode(errors="replace")

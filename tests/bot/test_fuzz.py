@@ -16,11 +16,56 @@ from tests.bot.harness import Harness, capture_errors, is_error, snapshot
 SEED = int(os.environ.get("FUZZ_SEED", "20261126"))
 ROUNDS = int(os.environ.get("FUZZ_ROUNDS", "6"))
 WORDS = [
-    "", " ", "0", "-1", "1", "42", "-9999999999", "9" * 30, "1e9", "0x10", "1.5", "10m", "2h",
-    "7d", "1w2d", "29d", "0s", "99999999w", "5q", "h", "all", "here", "dm", "channel", "add",
-    "remove", "warn", "ban", "@everyone", "@here", "<@1>", "<@!0>", "<#1>", "<@&1>", '"', "'",
-    '"unclosed', 'say "hi" there', "\\", "`code`", "**bold**", "émoji 🎉", "\u200b", "\x00",
-    "ＡＢＣ", "a" * 40, "b" * 1100, "x\ny", "#general", "<#general>",
+    "",
+    " ",
+    "0",
+    "-1",
+    "1",
+    "42",
+    "-9999999999",
+    "9" * 30,
+    "1e9",
+    "0x10",
+    "1.5",
+    "10m",
+    "2h",
+    "7d",
+    "1w2d",
+    "29d",
+    "0s",
+    "99999999w",
+    "5q",
+    "h",
+    "all",
+    "here",
+    "dm",
+    "channel",
+    "add",
+    "remove",
+    "warn",
+    "ban",
+    "@everyone",
+    "@here",
+    "<@1>",
+    "<@!0>",
+    "<#1>",
+    "<@&1>",
+    '"',
+    "'",
+    '"unclosed',
+    'say "hi" there',
+    "\\",
+    "`code`",
+    "**bold**",
+    "émoji 🎉",
+    "\u200b",
+    "\x00",
+    "ＡＢＣ",
+    "a" * 40,
+    "b" * 1100,
+    "x\ny",
+    "#general",
+    "<#general>",
 ]
 
 
@@ -53,8 +98,20 @@ class Fuzzer:
         if kind == STRING:
             return random_text(self.rng)[: spec.get("max_length", 6000)] or "x"
         if kind == INTEGER:
-            return self.rng.choice([0, -1, 1, 7, 8, 99, 2**31, 2**53 - 1, -(2**53) + 1,
-                                    self.rng.randint(-10**6, 10**6)])
+            return self.rng.choice(
+                [
+                    0,
+                    -1,
+                    1,
+                    7,
+                    8,
+                    99,
+                    2**31,
+                    2**53 - 1,
+                    -(2**53) + 1,
+                    self.rng.randint(-(10**6), 10**6),
+                ]
+            )
         if kind == USER:
             return self.rng.choice(self.people)
         if kind == CHANNEL:

@@ -29,9 +29,7 @@ async def test_only_needed_intents_and_mention_prefix(h: Harness) -> None:
     (session,) = h.driver.sessions()
     assert session.intents == GUILDS | GUILD_MODERATION | GUILD_MESSAGES
     ignored = await h.driver.send_message(h.guild, "general", "m1", "!balance")
-    mentioned = await h.driver.send_message(
-        h.guild, "general", "m1", f"<@{h.bot.user.id}> balance"
-    )
+    mentioned = await h.driver.send_message(h.guild, "general", "m1", f"<@{h.bot.user.id}> balance")
     reply = await h.driver.wait_reply(mentioned)
     assert reply.content == "You hold 0 coins."
     answers = [m for m in h.driver.bot_messages(h.guild, "general") if m.id > ignored.id]

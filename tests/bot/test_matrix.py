@@ -58,11 +58,16 @@ async def test_permission_matrix(h: Harness, command: str, form: str) -> None:
                 name = f"t-{command}-{form}-{role}"
                 await h.driver.add_member(h.guild, name, roles=["Member"])
             else:
-                name = {"moderator": "mod2", "owner": "owner", "self": caller,
-                        "bot": h.bot.user.name}[target]  # type: ignore[union-attr]
+                name = {
+                    "moderator": "mod2",
+                    "owner": "owner",
+                    "self": caller,
+                    "bot": h.bot.user.name,
+                }[target]  # type: ignore[union-attr]
             before, acted, dms = await snapshot(), actions_taken(h), len(h.driver.dms(name))
-            reply = await h.run(form, caller, command, f"{h.mention(name)} {words}",
-                                **{option: name}, **extra)
+            reply = await h.run(
+                form, caller, command, f"{h.mention(name)} {words}", **{option: name}, **extra
+            )
             cell = (role, target, reply.content)
             if refusal is None:
                 opened += 1

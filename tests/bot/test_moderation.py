@@ -40,8 +40,14 @@ async def test_warn_opens_case_dms_member_and_posts_to_modlog(h: Harness, form: 
     await modlog_on(h)
     target = "m1" if form == "slash" else "m2"
     posted = len(modlog_posts(h))
-    reply = await h.run(form, "mod", "warn", f"{h.mention(target)} spamming links",
-                        member=target, reason="spamming links")
+    reply = await h.run(
+        form,
+        "mod",
+        "warn",
+        f"{h.mention(target)} spamming links",
+        member=target,
+        reason="spamming links",
+    )
     assert reply.content == (f"Case #1: Warning for {h.mention(target)}. They were told by DM.")
     dm = await h.driver.wait_dm(target)
     assert "Warning in Guild 0" in dm.text() and "spamming links" in dm.text()
@@ -49,7 +55,10 @@ async def test_warn_opens_case_dms_member_and_posts_to_modlog(h: Harness, form: 
     assert "Case #1 — Warning" in modlog_posts(h)[-1].text()
     (case,) = await cases(h.guild.id)
     assert (case.action, case.target_id, case.moderator_id) == (
-        CaseAction.WARN, h.id_of(target), h.id_of("mod"))
+        CaseAction.WARN,
+        h.id_of(target),
+        h.id_of("mod"),
+    )
     assert case.reason == "spamming links" and case.dm_delivered is True
     assert case.idempotency_key is not None and case.idempotency_key.startswith("case:")
 
@@ -67,8 +76,9 @@ async def test_closed_dms_are_recorded_not_an_error(h: Harness) -> None:
 @pytest.mark.parametrize("form", FORMS)
 async def test_note_is_for_moderators_only(h: Harness, form: str) -> None:
     target = "m4" if form == "slash" else "m5"
-    reply = await h.run(form, "mod", "note", f"{h.mention(target)} watch them", member=target,
-                        text="watch them")
+    reply = await h.run(
+        form, "mod", "note", f"{h.mention(target)} watch them", member=target, text="watch them"
+    )
     assert reply.content == f"Case #1: Note for {h.mention(target)}."
     assert h.driver.dms(target) == []
     assert (await cases(h.guild.id))[0].dm_delivered is None
@@ -80,22 +90,52 @@ async def test_note_is_for_moderators_only(h: Harness, form: str) -> None:
 @pytest.mark.parametrize("form", FORMS)
 async def test_timeout_then_untimeout(h: Harness, form: str) -> None:
     target = "m6" if form == "slash" else "m7"
-    reply = await h.run(form, "mod", "timeout", f"{h.mention(target)} 10m being rude",
-                        member=target, duration="10m", reason="being rude")
+    reply = await h.run(
+        form,
+        "mod",
+        "timeout",
+        f"{h.mention(target)} 10m being rude",
+        member=target,
+        duration="10m",
+        reason="being rude",
+    )
     assert reply.content.startswith(f"Case #1: Timeout (10m) for {h.mention(target)}.")
     assert h.driver.member(h.guild, target).timed_out()
     before = await snapshot()
-    for duration, text in [("29d", "at most 28 days"), ("soon", "not a duration"),
-                           ("0s", "must be positive")]:
-        bad = await h.run(form, "mod", "timeout", f"{h.mention(target)} {duration} x",
-                          member=target, duration=duration, reason="x")
+    for duration, text in [
+        ("29d", "at most 28 days"),
+        ("soon", "not a duration"),
+        ("0s", "must be positive"),
+    ]:
+        bad = await h.run(
+            form,
+            "mod",
+            "timeout",
+            f"{h.mention(target)} {duration} x",
+            member=target,
+            duration=duration,
+            reason="x",
+        )
         assert is_error(bad) and text in bad.content, bad.content
-    admin = await h.run(form, "mod", "timeout", f"{h.mention('helper')} 1h x",
-                        member="helper", duration="1h", reason="x")
+    admin = await h.run(
+        form,
+        "mod",
+        "timeout",
+        f"{h.mention('helper')} 1h x",
+        member="helper",
+        duration="1h",
+        reason="x",
+    )
     assert is_error(admin) and "Administrator cannot be timed out" in admin.content
     assert await snapshot() == before
-    lifted = await h.run(form, "mod", "untimeout", f"{h.mention(target)} calmed down",
-                         member=target, reason="calmed down")
+    lifted = await h.run(
+        form,
+        "mod",
+        "untimeout",
+        f"{h.mention(target)} calmed down",
+        member=target,
+        reason="calmed down",
+    )
     assert lifted.content.startswith(f"Case #2: Timeout lifted for {h.mention(target)}.")
     assert not h.driver.member(h.guild, target).timed_out()
     again = await h.run(form, "mod", "untimeout", h.mention(target), member=target)
@@ -107,8 +147,9 @@ async def test_timeout_then_untimeout(h: Harness, form: str) -> None:
 @pytest.mark.parametrize("form", FORMS)
 async def test_kick_dms_first_then_removes(h: Harness, form: str) -> None:
     target = "m8" if form == "slash" else "m9"
-    reply = await h.run(form, "mod", "kick", f"{h.mention(target)} trolling", member=target,
-                        reason="trolling")
+    reply = await h.run(
+        form, "mod", "kick", f"{h.mention(target)} trolling", member=target, reason="trolling"
+    )
     assert reply.content == f"Case #1: Kick for {h.mention(target)}. They were told by DM."
     assert h.id_of(target) not in h.driver.guild(h.guild).members
     assert "Kick in Guild 0" in (await h.driver.wait_dm(target)).text()
@@ -158,17 +199,34 @@ async def test_ban_by_id_of_someone_not_in_the_server(h: Harness) -> None:
 async def test_fine_takes_coins_and_opens_a_case(h: Harness, form: str) -> None:
     gid, target = h.guild.id, "m15"
     await h.bot.bank.grant(gid, h.id_of("admin"), h.id_of(target), 100)
-    reply = await h.run(form, "admin", "fine", f"{h.mention(target)} 30 spam", member=target,
-                        amount=30, reason="spam")
+    reply = await h.run(
+        form,
+        "admin",
+        "fine",
+        f"{h.mention(target)} 30 spam",
+        member=target,
+        amount=30,
+        reason="spam",
+    )
     assert reply.content.startswith(f"Case #1: Fine of 30 coins for {h.mention(target)}.")
     assert await coins(gid, h.id_of(target)) == 70
     (case,) = await cases(gid)
     assert case.action == CaseAction.FINE and case.reason == "spam [30 coins]"
     before = await snapshot()
-    for who, amount, text in [("admin", 500, "Not enough coins"), ("admin", 0, "at least 1"),
-                              ("mod", 5, "Manage Server")]:
-        bad = await h.run(form, who, "fine", f"{h.mention(target)} {amount} spam",
-                          member=target, amount=amount, reason="spam")
+    for who, amount, text in [
+        ("admin", 500, "Not enough coins"),
+        ("admin", 0, "at least 1"),
+        ("mod", 5, "Manage Server"),
+    ]:
+        bad = await h.run(
+            form,
+            who,
+            "fine",
+            f"{h.mention(target)} {amount} spam",
+            member=target,
+            amount=amount,
+            reason="spam",
+        )
         assert is_error(bad) and text in bad.content, bad.content
     assert await snapshot() == before
 
@@ -180,12 +238,16 @@ async def test_case_reason_and_pardon(h: Harness, form: str) -> None:
     shown = await h.run(form, "mod", "case", "1", number=1)
     assert shown.embeds[0]["title"] == "Case #1 — Warning"
     assert shown.embeds[0]["description"] == "first reason"
-    edited = await h.run(form, "mod2", "reason", "1 a better reason", number=1,
-                         new_reason="a better reason")
+    edited = await h.run(
+        form, "mod2", "reason", "1 a better reason", number=1, new_reason="a better reason"
+    )
     assert edited.content == "Case #1: reason updated."
     (edit,) = await CaseEdit.filter(case__guild_id=gid)
     assert (edit.old_value, edit.new_value, edit.editor_id) == (
-        "first reason", "a better reason", h.id_of("mod2"))
+        "first reason",
+        "a better reason",
+        h.id_of("mod2"),
+    )
     history = await h.run(form, "mod", "case", "1", number=1)
     assert "a better reason" in history.text() and "first reason" in history.text()
     unknown = await h.run(form, "mod", "case", "99", number=99)
@@ -232,8 +294,9 @@ async def test_modlog_pages_newest_first_with_filters(h: Harness) -> None:
 @pytest.mark.parametrize("form", FORMS)
 async def test_modlog_export_csv_and_json(h: Harness, form: str) -> None:
     gid = h.guild.id
-    await moderation.open_case(gid, CaseAction.WARN, h.id_of("m20"), h.id_of("mod"),
-                               "=HYPERLINK(\"x\"), with a comma")
+    await moderation.open_case(
+        gid, CaseAction.WARN, h.id_of("m20"), h.id_of("mod"), '=HYPERLINK("x"), with a comma'
+    )
     await moderation.open_case(gid, CaseAction.NOTE, h.id_of("m21"), h.id_of("mod"), "note")
     reply = await h.run(form, "mod", "modlog-export")
     assert reply.content == "2 case(s) of this server."
@@ -243,7 +306,8 @@ async def test_modlog_export_csv_and_json(h: Harness, form: str) -> None:
     rows = list(csv.DictReader(io.StringIO(files[f"cases-{gid}.csv"].decode())))
     assert [r["number"] for r in rows] == ["1", "2"]
     assert rows[0]["reason"].startswith("'=HYPERLINK") and rows[0]["target_id"] == str(
-        h.id_of("m20"))
+        h.id_of("m20")
+    )
     data = json.loads(files[f"cases-{gid}.json"])
     assert data[0]["reason"].startswith("=HYPERLINK") and data[1]["action"] == "note"
     one = await h.run(form, "mod", "modlog-export", h.mention("m21"), member="m21")
@@ -259,6 +323,7 @@ async def test_actions_done_by_hand_become_cases(h: Harness) -> None:
     async def case_of(name: str, action: CaseAction) -> Case:
         async def found() -> Case | None:
             return await Case.get_or_none(guild_id=gid, target_id=h.id_of(name), action=action)
+
         return await wait_for(found)
 
     await h.driver.ban(h.guild, "mod", "m22", reason="by hand")
@@ -291,14 +356,20 @@ async def test_tempban_and_timeout_expire_on_time(h: Harness) -> None:
     gid = h.guild.id
     await h.slash("mod", "ban", user="m27", duration="1s", reason="short")
     await h.slash("mod", "timeout", member="m28", duration="1s", reason="short")
-    await h.wait(lambda: True if h.id_of("m27") not in h.driver.guild(h.guild).bans else None,
-                 "the tempban to be lifted", within=10)
+    await h.wait(
+        lambda: True if h.id_of("m27") not in h.driver.guild(h.guild).bans else None,
+        "the tempban to be lifted",
+        within=10,
+    )
 
     async def all_expired() -> bool:
         return all(c.state == CaseState.EXPIRED for c in await cases(gid))
 
     await wait_for(all_expired)
-    unbans = [c for c in h.driver.rest_calls("DELETE", route=BAN_ROUTE)
-              if c.path.endswith(f"/{h.id_of('m27')}")]
+    unbans = [
+        c
+        for c in h.driver.rest_calls("DELETE", route=BAN_ROUTE)
+        if c.path.endswith(f"/{h.id_of('m27')}")
+    ]
     assert len(unbans) == 1
     await rejoin(h, "m27")

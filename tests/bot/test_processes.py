@@ -22,8 +22,11 @@ BAN_ROUTE = "/guilds/{guild_id}/bans/{user_id}"
 
 @pytest.fixture
 async def two_shard_sandbox(pg: object) -> AsyncIterator[SandboxServer]:
-    server = SandboxServer(world=community_world([(0, 2), (1, 2)], members=4),
-                           identify_window=0.05, interaction_deadline=10)
+    server = SandboxServer(
+        world=community_world([(0, 2), (1, 2)], members=4),
+        identify_window=0.05,
+        interaction_deadline=10,
+    )
     await server.start()
     yield server
     await server.stop()
@@ -31,8 +34,9 @@ async def two_shard_sandbox(pg: object) -> AsyncIterator[SandboxServer]:
 
 @pytest.fixture
 async def one_shard_sandbox(pg: object) -> AsyncIterator[SandboxServer]:
-    server = SandboxServer(world=community_world(members=4), identify_window=0.05,
-                           interaction_deadline=10)
+    server = SandboxServer(
+        world=community_world(members=4), identify_window=0.05, interaction_deadline=10
+    )
     await server.start()
     yield server
     await server.stop()
@@ -48,8 +52,10 @@ async def test_guilds_on_other_shards_in_other_processes_share_nothing(
     server = two_shard_sandbox
     await publish(server, pg_url)
     procs = [
-        BotProcess(bot_env(server, pg_url, redis_server_url, SHARD_COUNT="2",
-                           SHARD_IDS=f"[{shard}]"), tmp_path)
+        BotProcess(
+            bot_env(server, pg_url, redis_server_url, SHARD_COUNT="2", SHARD_IDS=f"[{shard}]"),
+            tmp_path,
+        )
         for shard in (0, 1)
     ]
     try:
@@ -59,16 +65,20 @@ async def test_guilds_on_other_shards_in_other_processes_share_nothing(
             await proc.wait_log(f"shard {shard} ready")
         holders = server.driver.shard_holders()
         assert len(holders[0]) == len(holders[1]) == 1 and holders[0] != holders[1]
-        a, b = (Harness(server, None, g) for g in sorted(
-            server.world.guilds.values(), key=lambda g: (g.id >> 22) % 2))
+        a, b = (
+            Harness(server, None, g)
+            for g in sorted(server.world.guilds.values(), key=lambda g: (g.id >> 22) % 2)
+        )
         assert (await a.slash("m1", "daily")).content.startswith("You claimed 100 coins")
         assert (await b.slash("m1", "balance")).content == "You hold 0 coins."
         assert (await b.slash("admin", "give", member="m1", amount=50)).content.startswith("Gave")
         assert (await a.slash("m1", "balance")).content == "You hold 100 coins."
         assert (await a.slash("mod", "warn", member="m2", reason="in A")).content.startswith(
-            "Case #1: Warning")
+            "Case #1: Warning"
+        )
         assert (await b.slash("mod", "warn", member="m2", reason="in B")).content.startswith(
-            "Case #1: Warning")
+            "Case #1: Warning"
+        )
         page = await b.slash("mod", "modlog", member="m2")
         assert page.embeds[0]["description"].count("`#") == 1
         board = await a.slash("m1", "leaderboard")
@@ -79,8 +89,11 @@ async def test_guilds_on_other_shards_in_other_processes_share_nothing(
         reasons = {c.guild_id: c.reason for c in await Case.all()}
         assert reasons == {a.guild.id: "in A", b.guild.id: "in B"}
         await b.slash("mod", "ban", user="m3", duration="1s", reason="short")
-        await b.wait(lambda: True if b.id_of("m3") not in b.driver.guild(b.guild).bans else None,
-                     "the tempban in B to end", within=15)
+        await b.wait(
+            lambda: True if b.id_of("m3") not in b.driver.guild(b.guild).bans else None,
+            "the tempban in B to end",
+            within=15,
+        )
         await procs[1].wait_log(f"case 2 of guild {b.guild.id} ended")
         assert not procs[0].logged("ended")
         for proc in procs:
@@ -110,8 +123,11 @@ async def test_tempban_expires_once_across_a_restart(
         assert case.expires_at is not None and stopped < case.expires_at, "restart too slow"
         assert h.id_of("m1") in h.driver.guild(h.guild).bans
         await second.start()
-        await h.wait(lambda: True if h.id_of("m1") not in h.driver.guild(h.guild).bans else None,
-                     "the tempban to be lifted by the new process", within=30)
+        await h.wait(
+            lambda: True if h.id_of("m1") not in h.driver.guild(h.guild).bans else None,
+            "the tempban to be lifted by the new process",
+            within=30,
+        )
         await second.wait_log("case 1 of guild")
         case = await Case.get(id=case.id)
         assert case.state == CaseState.EXPIRED

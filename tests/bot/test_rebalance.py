@@ -10,7 +10,7 @@ import asyncio
 import random
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,16 +151,7 @@ def identifies(server: SandboxServer) -> int:
 
 async def converged(cluster: Cluster, counts: dict[int, int], within: float = 60) -> None:
     """Wait until each listed pod converged on its share and every shard has one session."""
-    await until(lambda: _pods_hold(cluster, counts), within)
-
-
-async def until(probe: Callable[[], object], within: float) -> None:
-    """Poll a condition on the processes' logs and the sandbox until it holds."""
-
-    async def check() -> object:
-        return probe()
-
-    await wait_for(check, within=within, interval=0.05)
+    await wait_for(lambda: _pods_hold(cluster, counts), within=within, interval=0.05)
 
 
 def _balanced(server: SandboxServer) -> bool | None:
@@ -180,7 +171,7 @@ async def test_scale_from_two_to_four_pods_moves_shards_by_resume(cluster: Clust
     await cluster.start(2, 3)
     for index in (2, 3):
         await cluster.pods[index].wait_log("converged: shards [", within=60)
-    await until(lambda: _pods_hold(cluster, {0: 2, 1: 2, 2: 2, 3: 2}), 60)
+    await wait_for(lambda: _pods_hold(cluster, {0: 2, 1: 2, 2: 2, 3: 2}), within=60, interval=0.05)
     elapsed = time.monotonic() - scaled_at
     await stream.finish(cluster.pg)
     await sampler.stop()
@@ -217,7 +208,7 @@ async def test_sigterm_moves_shards_at_once_by_resume(cluster: Cluster) -> None:
     stopped_at = time.monotonic()
     assert await cluster.pods[1].stop() == 0, cluster.pods[1].log()
     released_in = time.monotonic() - stopped_at
-    await until(lambda: _pods_hold(cluster, {0: 8}), 30)
+    await wait_for(lambda: _pods_hold(cluster, {0: 8}), within=30, interval=0.05)
     await stream.finish(cluster.pg)
     await sampler.stop()
     assert released_in < GRACE  # it released them; nobody waited for a grace period
@@ -237,7 +228,7 @@ async def test_sigkill_moves_shards_only_after_the_grace_period(cluster: Cluster
     proc.send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
     await proc.wait()
-    await until(lambda: _pods_hold(cluster, {0: 8}), 60)
+    await wait_for(lambda: _pods_hold(cluster, {0: 8}), within=60, interval=0.05)
     await sampler.stop()
     for shard in held_by_1:
         taken = sampler.first_held(shard, after=killed_at + 0.2)
@@ -259,7 +250,7 @@ async def test_a_partitioned_pod_stops_its_shards_before_others_take_them(
         cut_at = time.monotonic()
         await proxy.cut()
         await cluster.pods[1].wait_log("lost the lease of shard", within=30)
-        await until(lambda: _pods_hold(cluster, {0: 8}), 60)
+        await wait_for(lambda: _pods_hold(cluster, {0: 8}), within=60, interval=0.05)
         await sampler.stop()
         assert sampler.max_holders() == 1  # the partitioned pod had stopped before
         for shard in range(4, SHARDS):

@@ -21,16 +21,37 @@ from app.domain.errors import DailyNotReady, InsufficientFunds
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("10m", timedelta(minutes=10)), ("2h", timedelta(hours=2)), ("7d", timedelta(days=7)),
-     ("1w2d", timedelta(days=9)), ("1h 30m", timedelta(minutes=90)),
-     ("45S", timedelta(seconds=45)), ("3 days", timedelta(days=3)), ("0s", timedelta(0))],
+    [
+        ("10m", timedelta(minutes=10)),
+        ("2h", timedelta(hours=2)),
+        ("7d", timedelta(days=7)),
+        ("1w2d", timedelta(days=9)),
+        ("1h 30m", timedelta(minutes=90)),
+        ("45S", timedelta(seconds=45)),
+        ("3 days", timedelta(days=3)),
+        ("0s", timedelta(0)),
+    ],
 )
 def test_parse_duration(text: str, expected: timedelta) -> None:
     assert parse_duration(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "10", "m", "5q", "1h30", "-5m", "1.5h", "99999999999d",
-                                  "999999999w", "x" * 100, "10m; drop table"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "10",
+        "m",
+        "5q",
+        "1h30",
+        "-5m",
+        "1.5h",
+        "99999999999d",
+        "999999999w",
+        "x" * 100,
+        "10m; drop table",
+    ],
+)
 def test_parse_duration_refuses(text: str) -> None:
     with pytest.raises(DurationError):
         parse_duration(text)
@@ -102,7 +123,12 @@ def test_shard_options_follow_the_shard_plan() -> None:
 
 
 def test_run_bot_exits_with_one_line_outside_the_plan() -> None:
-    settings = Settings(_env_file=None, discord_token="x", shard_count=4,  # type: ignore[call-arg]
-                        shards_per_pod=2, pod_index=3)
+    settings = Settings(
+        _env_file=None,
+        discord_token="x",
+        shard_count=4,  # type: ignore[call-arg]
+        shards_per_pod=2,
+        pod_index=3,
+    )
     assert run_bot(settings) == 2
     assert run_bot(Settings(_env_file=None, discord_token=None)) == 2  # type: ignore[call-arg]

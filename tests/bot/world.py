@@ -8,8 +8,12 @@ from app.sandbox.snowflake import guild_id_for_shard
 from app.sandbox.world import TEXT, Overwrite, World
 
 STAFF = ("owner", "admin", "mod", "mod2", "helper")
-ROLES = [("Member", 0, 0x2ECC71), ("Helper", int(P.ADMINISTRATOR), 0x1ABC9C),
-         ("Moderator", MODERATION, 0x3498DB), ("Admin", int(P.ADMINISTRATOR), 0xE67E22)]
+ROLES = [
+    ("Member", 0, 0x2ECC71),
+    ("Helper", int(P.ADMINISTRATOR), 0x1ABC9C),
+    ("Moderator", MODERATION, 0x3498DB),
+    ("Admin", int(P.ADMINISTRATOR), 0xE67E22),
+]
 
 
 def member_names(count: int) -> list[str]:
@@ -30,15 +34,26 @@ def community_world(shards: list[tuple[int, int]] | None = None, members: int = 
     other = f.user("otherbot")
     other.bot = True
     for index, (shard_id, shard_count) in enumerate(shards or [(0, 1)]):
-        channels = [f.channel(n, TEXT, i) for i, n in enumerate(("general", "modlog", "levels",
-                                                                "quiet"))]
-        roster = [(people["owner"], ["Admin"]), (people["admin"], ["Admin"]),
-                  (people["mod"], ["Moderator", "Member"]),
-                  (people["mod2"], ["Moderator", "Member"]), (people["helper"], ["Helper"]),
-                  (other, []),
-                  *((people[n], ["Member"]) for n in member_names(members))]
-        guild = f.guild(guild_id_for_shard(shard_id, shard_count, index), f"Guild {index}",
-                        people["owner"], ROLES, channels, roster)
+        channels = [
+            f.channel(n, TEXT, i) for i, n in enumerate(("general", "modlog", "levels", "quiet"))
+        ]
+        roster = [
+            (people["owner"], ["Admin"]),
+            (people["admin"], ["Admin"]),
+            (people["mod"], ["Moderator", "Member"]),
+            (people["mod2"], ["Moderator", "Member"]),
+            (people["helper"], ["Helper"]),
+            (other, []),
+            *((people[n], ["Member"]) for n in member_names(members)),
+        ]
+        guild = f.guild(
+            guild_id_for_shard(shard_id, shard_count, index),
+            f"Guild {index}",
+            people["owner"],
+            ROLES,
+            channels,
+            roster,
+        )
         by_name = {r.name: r.id for r in guild.roles.values()}
         view, send = int(P.VIEW_CHANNEL), int(P.SEND_MESSAGES)
         channels[1].overwrites = [

@@ -53,17 +53,13 @@ class TransferLoad:
 
     async def reach(self, count: int) -> None:
         target = self.done + count
-        await wait_for(lambda: _true(self.done >= target or bool(self.errors)), within=30)
+        await wait_for(lambda: self.done >= target or bool(self.errors), within=30)
         assert not self.errors, self.errors
 
     async def stop(self) -> None:
         self._stop.set()
         await asyncio.gather(*self._tasks)
         assert not self.errors, self.errors
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def db_ranking() -> list[tuple[int, int]]:

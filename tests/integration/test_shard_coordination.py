@@ -13,6 +13,7 @@ from app.coord.identify import RedisIdentifyQueue
 from app.coord.leases import RedisShardLeases
 from app.coord.redis_link import RedisLink
 from tests.conftest import delete_keys
+from tests.services import wait_for
 
 
 @pytest.fixture
@@ -74,3 +75,15 @@ async def test_a_lease_taken_over_is_reported_lost(link: RedisLink, raw_redis: r
     assert await holder.renew() == [7]
     assert 7 not in holder.held()
     await thief.close()
+
+
+async def test_a_cancelled_waiter_does_not_keep_the_bucket(link: RedisLink) -> None:
+    queue = RedisIdentifyQueue(link, window=0.3)
+    first = await queue.acquire(0, max_concurrency=1)
+    await queue.release(first)  # the bucket is closed for the next 0.3 s
+    waiter = asyncio.create_task(queue.acquire(1, max_concurrency=1))
+    await wait_for(lambda: queue.local._locks[0].locked(), within=5)  # it waits
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    ticket = await asyncio.wait_for(queue.acquire(2, max_concurrency=1), 5)
+    await queue.release(ticket)
