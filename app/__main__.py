@@ -75,6 +75,8 @@ def _shard_plan(settings: Settings, args: argparse.Namespace, rest: list[str]) -
     from app.coord.shard_plan import OutsidePlan, ShardPlan
 
     shards = args.shards or settings.shard_count
+    if args.live:
+        return _live_plan(settings, shards)
     per_pod = args.per_pod or settings.shards_per_pod
     if not isinstance(shards, int) or not per_pod:
         print("give --shards N and --per-pod K (or set SHARD_COUNT and SHARDS_PER_POD)")
@@ -87,6 +89,25 @@ def _shard_plan(settings: Settings, args: argparse.Namespace, rest: list[str]) -
         except OutsidePlan as error:
             print(error)
             return 1
+    return 0
+
+
+def _live_plan(settings: Settings, shards: object) -> int:
+    from app.coord.cluster_view import describe_live
+    from app.coord.redis_link import RedisLink
+
+    if not settings.redis_url or not isinstance(shards, int):
+        print("--live needs REDIS_URL and a numeric SHARD_COUNT (or --shards N)")
+        return 2
+
+    async def show() -> str:
+        link = RedisLink(settings.redis_url)  # type: ignore[arg-type]
+        try:
+            return await describe_live(link, shards, settings.rebalance_grace_s)
+        finally:
+            await link.close()
+
+    print(asyncio.run(show()))
     return 0
 
 
@@ -117,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--shards", type=int, help="total shards (default: SHARD_COUNT)")
     plan.add_argument("--per-pod", type=int, help="shards per pod (default: SHARDS_PER_POD)")
     plan.add_argument("--pod", type=int, help="also print this pod's shards")
+    plan.add_argument("--live", action="store_true", help="the live assignment and leases")
     args, rest = parser.parse_known_args(argv)
     if rest and args.command != "sandbox":
         parser.error(f"unrecognised arguments: {' '.join(rest)}")

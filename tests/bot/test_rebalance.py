@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from app.coord.cluster_view import describe_live
 from app.db.models import LedgerEntry, Member
 from app.sandbox import SandboxServer
 from tests.bot.cluster import Cluster
@@ -180,6 +181,13 @@ async def test_scale_from_two_to_four_pods_moves_shards_by_resume(cluster: Clust
     assert identifies(cluster.server) == before  # every moved shard was resumed
     assert cluster.server.driver.duplicate_shard_holders() == []
     print(f"\n2 -> 4 pods, 8 shards: converged {elapsed:.2f} s after the new pods started")
+    link = cluster.pg.coord.redis
+    assert link is not None
+    view = (await describe_live(link, SHARDS, GRACE)).splitlines()
+    assert view[0].startswith("4 live pod(s)")
+    rows = [line.split() for line in view[3:]]
+    assert len(rows) == SHARDS and all(len(r) == 5 and r[2] != "-" for r in rows)  # all leased
+    assert len({r[1] for r in rows}) == 4  # every pod is planned some shards
 
 
 def _pods_hold(cluster: Cluster, counts: dict[int, int]) -> bool | None:
