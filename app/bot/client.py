@@ -26,7 +26,7 @@ from app.bot.rebalance import Rebalancer
 from app.bot.sharding import ShardKeeper
 from app.config import Settings
 from app.coord import Coordination
-from app.coord.shard_plan import ShardPlan, pod_index
+from app.coord.shard_plan import ShardPlan, cluster_shard_count, pod_index
 from app.db.connect import open_database
 from app.domain.economy import Bank
 from app.domain.leaderboard import Leaderboard
@@ -209,12 +209,19 @@ class GuildBot(commands.AutoShardedBot):
             self.coord = Coordination.local(s.lock_wait_ms)
         self._bank = Bank(self.coord, s.transfer_max, s.grant_max)
         self._leaderboard = Leaderboard(self.coord.leaderboard)
+        if s.shard_count == "auto":
+            self.shard_count = await cluster_shard_count(self.coord.redis, self._recommended)
+            log.info("SHARD_COUNT=auto: %d shards", self.shard_count)
         self.keeper = ShardKeeper(self, s, self.coord)
         await self.keeper.start()
         if live_rebalancing(s):
             index = s.pod_index if s.pod_index is not None else pod_index()
             self.rebalancer = Rebalancer(self, index, s.rebalance_grace_s)
         log.info("services open: database=%s redis=%s", _kind(s.database_url), bool(s.redis_url))
+
+    async def _recommended(self) -> int:
+        shards, _, _ = await self.http.get_bot_gateway()
+        return int(shards)
 
     async def _close_services(self) -> None:
         if self._services_closed:
@@ -356,7 +363,7 @@ def live_rebalancing(settings: Settings) -> bool:
     """Shards follow the live membership unless a fixed plan or list is configured."""
     return bool(
         settings.redis_url
-        and isinstance(settings.shard_count, int)
+        and settings.shard_count is not None
         and settings.shards_per_pod is None
         and settings.shard_ids is None
     )

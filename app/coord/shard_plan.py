@@ -6,8 +6,10 @@ import math
 import os
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+
+from app.coord.redis_link import RedisLink
 
 
 class OutsidePlan(Exception):
@@ -75,3 +77,23 @@ def pod_index(env: Mapping[str, str] | None = None, hostname: str | None = None)
 def shard_for_guild(guild_id: int, shard_count: int) -> int:
     """Discord's rule: the shard that receives a guild's events."""
     return (guild_id >> 22) % shard_count
+
+
+SHARD_COUNT_KEY = "cluster:shard_count"
+
+
+async def cluster_shard_count(link: RedisLink | None, fetch: Callable[[], Awaitable[int]]) -> int:
+    """SHARD_COUNT=auto: Discord's recommendation, fetched once per cluster and kept in Redis.
+
+    The first pod to ask stores it; every later pod (and restart) uses the stored number, so
+    all pods agree even if Discord's recommendation changes meanwhile. Delete the key to
+    re-read it (which changes the shard count: see docs/operations.md).
+    """
+    if link is None:
+        return await fetch()
+    stored = await link.run(lambda r: r.get(SHARD_COUNT_KEY))
+    if stored is None:
+        recommended = await fetch()
+        await link.run(lambda r: r.set(SHARD_COUNT_KEY, recommended, nx=True))
+        stored = await link.run(lambda r: r.get(SHARD_COUNT_KEY))
+    return int(stored)

@@ -222,3 +222,29 @@ async def test_sigterm_during_a_burst_of_transfers_loses_nothing(cluster: Cluste
         coins = await Member.filter(guild_id=guild.id).values_list("coins", flat=True)
         assert sum(coins) == 1_000 * len(names)
     assert driver.duplicate_shard_holders() == []
+
+
+async def test_shard_count_auto_is_read_once_per_cluster(
+    pg: Backend, redis_server_url: str, tmp_path: Path
+) -> None:
+    link = pg.coord.redis.client  # type: ignore[union-attr]
+    await delete_keys(link, "identify:*", "shard:*", "cluster:*")
+    server = SandboxServer(
+        world=community_world([(0, 2), (1, 2)], members=2), identify_window=0.2,
+        shards_recommended=2,
+    )
+    await server.start()
+    env = {"SHARD_COUNT": "auto", "IDENTIFY_WINDOW_S": "0.2", "LEASE_TTL_S": "3",
+           "REBALANCE_GRACE_S": "5"}
+    group = Cluster(server, pg, redis_server_url, tmp_path, **env)
+    try:
+        await group.start(0)
+        await group.pods[0].wait_log("SHARD_COUNT=auto: 2 shards")
+        server.settings.shards_recommended = 5  # Discord changes its mind: the cluster must not
+        await group.start(1)
+        await group.pods[1].wait_log("SHARD_COUNT=auto: 2 shards")
+        await server.driver.wait_for_shards([0, 1], timeout=30)
+        assert int(await link.get("cluster:shard_count")) == 2
+    finally:
+        await group.close()
+        await server.stop()
