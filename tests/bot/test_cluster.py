@@ -230,12 +230,17 @@ async def test_shard_count_auto_is_read_once_per_cluster(
     link = pg.coord.redis.client  # type: ignore[union-attr]
     await delete_keys(link, "identify:*", "shard:*", "cluster:*")
     server = SandboxServer(
-        world=community_world([(0, 2), (1, 2)], members=2), identify_window=0.2,
+        world=community_world([(0, 2), (1, 2)], members=2),
+        identify_window=0.2,
         shards_recommended=2,
     )
     await server.start()
-    env = {"SHARD_COUNT": "auto", "IDENTIFY_WINDOW_S": "0.2", "LEASE_TTL_S": "3",
-           "REBALANCE_GRACE_S": "5"}
+    env = {
+        "SHARD_COUNT": "auto",
+        "IDENTIFY_WINDOW_S": "0.2",
+        "LEASE_TTL_S": "3",
+        "REBALANCE_GRACE_S": "5",
+    }
     group = Cluster(server, pg, redis_server_url, tmp_path, **env)
     try:
         await group.start(0)
@@ -245,6 +250,32 @@ async def test_shard_count_auto_is_read_once_per_cluster(
         await group.pods[1].wait_log("SHARD_COUNT=auto: 2 shards")
         await server.driver.wait_for_shards([0, 1], timeout=30)
         assert int(await link.get("cluster:shard_count")) == 2
+    finally:
+        await group.close()
+        await server.stop()
+
+
+async def test_a_pod_refuses_to_identify_below_the_session_budget(
+    pg: Backend, redis_server_url: str, tmp_path: Path
+) -> None:
+    await delete_keys(pg.coord.redis.client, "identify:*", "shard:*", "cluster:*")  # type: ignore[union-attr]
+    server = SandboxServer(world=community_world(members=2), identify_window=0.2)
+    server.gateway.start_limit_remaining = 40  # what /gateway/bot reports as remaining
+    await server.start()
+    group = Cluster(
+        server,
+        pg,
+        redis_server_url,
+        tmp_path,
+        SHARD_COUNT="1",
+        SHARD_IDS="[0]",
+        IDENTIFY_MIN_REMAINING="50",
+    )
+    try:
+        await group.start(0)
+        await group.pods[0].wait_log("refusing to identify shard 0: 40 session starts left")
+        assert group.pods[0].logged("below the safety threshold of 50")
+        assert server.driver.identifies() == []
     finally:
         await group.close()
         await server.stop()

@@ -228,8 +228,9 @@ async def test_sigterm_moves_shards_at_once_by_resume(cluster: Cluster) -> None:
 async def test_sigkill_moves_shards_only_after_the_grace_period(cluster: Cluster) -> None:
     await cluster.start(0, 1)
     await converged(cluster, {0: 4, 1: 4})
-    sampler = Sampler(cluster.server)
+    sampler, stream = Sampler(cluster.server), TransferStream(cluster.server)
     sampler.start()
+    stream.start()
     held_by_1 = [s for s in range(SHARDS) if s >= 4]  # pod 1 holds the upper half
     proc = cluster.pods[1].proc
     assert proc is not None
@@ -237,6 +238,7 @@ async def test_sigkill_moves_shards_only_after_the_grace_period(cluster: Cluster
     killed_at = time.monotonic()
     await proc.wait()
     await wait_for(lambda: _pods_hold(cluster, {0: 8}), within=60, interval=0.05)
+    await stream.finish(cluster.pg)
     await sampler.stop()
     for shard in held_by_1:
         taken = sampler.first_held(shard, after=killed_at + 0.2)

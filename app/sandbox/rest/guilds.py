@@ -105,9 +105,9 @@ async def member_role(req: RestRequest) -> Any:
 @routes.route("PUT", "/guilds/{guild_id}/bans/{user_id}")
 async def ban(req: RestRequest) -> Any:
     guild = req.guild()
-    seconds = int(
-        req.body.get("delete_message_seconds") or req.body.get("delete_message_days", 0) * 86400
-    )
+    # discord.py 2.7 sends delete_message_seconds as a query parameter; older clients in the body.
+    given = req.query.get("delete_message_seconds") or req.body.get("delete_message_seconds")
+    seconds = int(given or int(req.body.get("delete_message_days", 0)) * 86400)
     actions.ban(req.core, guild, req.bot_member(guild), req.user(), req.reason, seconds)
     return Result(None, 204)
 
