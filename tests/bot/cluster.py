@@ -7,10 +7,17 @@ from pathlib import Path
 
 import aiohttp
 
+from app.bot.runner import publish_commands
 from app.sandbox import SandboxServer
+from tests.bot.harness import TOKEN, bot_settings
 from tests.bot.processes import BotProcess, bot_env
 from tests.conftest import Backend
 from tests.services import free_port, wait_for
+
+
+async def publish(server: SandboxServer, db_url: str) -> None:
+    """Register the bot's slash commands with the sandbox (once per sandbox)."""
+    await publish_commands(bot_settings(server, db_url, None), TOKEN)
 
 
 class Cluster:

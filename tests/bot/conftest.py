@@ -4,13 +4,16 @@ the real PostgreSQL and Redis of the test harness."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from app.bot.client import GuildBot
 from app.sandbox import SandboxServer
+from tests.bot.cluster import Cluster
 from tests.bot.harness import Harness, bot_settings, start_test_bot
 from tests.bot.world import community_world
+from tests.conftest import Backend
 
 
 @pytest.fixture(scope="module")
@@ -36,3 +39,17 @@ async def module_bot(
 async def h(sandbox: SandboxServer, module_bot: GuildBot, pg: object) -> Harness:
     """The harness with empty tables and an empty Redis."""
     return Harness(sandbox, module_bot, next(iter(sandbox.world.guilds.values())))
+
+
+@pytest.fixture
+async def cluster(
+    request: pytest.FixtureRequest,
+    sandbox: SandboxServer,
+    pg: Backend,
+    redis_server_url: str,
+    tmp_path: Path,
+) -> AsyncIterator[Cluster]:
+    """Bot processes against the module's sandbox, with the module's POD_ENV."""
+    group = Cluster(sandbox, pg, redis_server_url, tmp_path, **request.module.POD_ENV)
+    yield group
+    await group.close()

@@ -18,8 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.db.models import LedgerEntry, Member
 from app.sandbox import SandboxServer
-from tests.bot.cluster import Cluster
-from tests.bot.harness import TOKEN, bot_settings
+from tests.bot.cluster import Cluster, publish
 from tests.bot.world import community_world
 from tests.conftest import Backend, delete_keys
 from tests.services import wait_for
@@ -56,21 +55,6 @@ async def sandbox(pg: Backend, redis_server_url: str) -> AsyncIterator[SandboxSe
     await publish(server, pg.db_url)
     yield server
     await server.stop()
-
-
-async def publish(server: SandboxServer, db_url: str) -> None:
-    from app.bot.runner import publish_commands
-
-    await publish_commands(bot_settings(server, db_url, None), TOKEN)
-
-
-@pytest.fixture
-async def cluster(
-    sandbox: SandboxServer, pg: Backend, redis_server_url: str, tmp_path: Path
-) -> AsyncIterator[Cluster]:
-    group = Cluster(sandbox, pg, redis_server_url, tmp_path, **POD_ENV)
-    yield group
-    await group.close()
 
 
 def accepted_identifies(server: SandboxServer, shard: int | None = None) -> int:

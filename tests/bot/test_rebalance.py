@@ -12,15 +12,13 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
 from app.coord.cluster_view import describe_live
 from app.db.models import LedgerEntry, Member
 from app.sandbox import SandboxServer
-from tests.bot.cluster import Cluster
-from tests.bot.harness import TOKEN, bot_settings
+from tests.bot.cluster import Cluster, publish
 from tests.bot.world import community_world
 from tests.conftest import Backend, delete_keys
 from tests.services import wait_for
@@ -127,23 +125,12 @@ async def sandbox(pg: Backend) -> AsyncIterator[SandboxServer]:
     world = community_world([(s, SHARDS) for s in range(SHARDS)], members=4)
     server = SandboxServer(world=world, identify_window=0.3, interaction_deadline=40)
     await server.start()
-    from app.bot.runner import publish_commands
-
-    await publish_commands(bot_settings(server, pg.db_url, None), TOKEN)
+    await publish(server, pg.db_url)
     for guild in world.guilds.values():
         for name in NAMES:
             await pg.bank.grant(guild.id, 1, world.user(name).id, 1_000)
     yield server
     await server.stop()
-
-
-@pytest.fixture
-async def cluster(
-    sandbox: SandboxServer, pg: Backend, redis_server_url: str, tmp_path: Path
-) -> AsyncIterator[Cluster]:
-    group = Cluster(sandbox, pg, redis_server_url, tmp_path, **POD_ENV)
-    yield group
-    await group.close()
 
 
 def identifies(server: SandboxServer) -> int:

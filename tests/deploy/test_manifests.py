@@ -1,8 +1,9 @@
 """The packaging, checked statically: the rendered Kubernetes manifests of every kustomization,
 the Compose stack, the Prometheus alerts, the Grafana dashboard and the Dockerfile.
 
-These assert the properties the bot relies on at run time (shard arithmetic, probes sized to the
-identify queue, one image for the bot and its migrations, no secret in the repository) and the
+These assert the properties the bot relies on at run time (live shard assignment: no fixed plan,
+replicas the only knob; probes sized to the identify queue; a shutdown window that covers a pod's
+handovers; one image for the bot and its migrations; no secret in the repository) and the
 hardening we promise (non-root, read-only root filesystem, no capabilities, no API token).
 Rendering needs kubectl (with its bundled kustomize); the tests that need it skip without it.
 scripts/check-deploy.sh runs the schema and policy linters on top of this.
@@ -11,10 +12,12 @@ scripts/check-deploy.sh runs the schema and policy linters on top of this.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
 import subprocess
+from collections import Counter
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,17 +28,32 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 KUSTOMIZATIONS = ["k8s/base", "k8s/overlays/dev", "k8s/overlays/prod"]
 
-# What each kustomization must come out as: (replicas, SHARDS_PER_POD, SHARD_COUNT).
+# What each kustomization must come out as: (replicas, SHARD_COUNT). The pods share the shards
+# live (app/bot/rebalance.py), so any replica count works; these are the ones we ship.
 EXPECTED_SHAPE = {
-    "k8s/base": (2, 2, 4),
-    "k8s/overlays/dev": (1, 2, 2),
-    "k8s/overlays/prod": (4, 4, 16),
+    "k8s/base": (2, 4),
+    "k8s/overlays/dev": (1, 2),
+    "k8s/overlays/prod": (4, 16),
 }
 
+# Settings that would replace the live assignment with a fixed plan (app.bot.client.
+# live_rebalancing): none of them may appear in anything we ship.
+FIXED_PLAN_SETTINGS = ("SHARDS_PER_POD", "SHARD_IDS")
+
 # Discord allows one IDENTIFY per 5 s per bucket; with max_concurrency 1 all shards share one.
+# A cold start of the whole cluster identifies every shard through that one queue.
 IDENTIFY_INTERVAL_S = 5
 # Least slack the startup probe must leave beyond the identify queue itself.
 STARTUP_MARGIN_S = 30
+
+# The graceful shutdown (app/bot/client.py GuildBot.close, app/bot/rebalance.py leave):
+# first in-flight commands get up to DRAIN_S (the bot's DRAIN_GRACE), then the pod hands its
+# shards over one at a time, each a park (close resumably, save the session, release the lease)
+# followed by the new owner's lease + RESUME, budgeted HANDOVER_S each. A pod holds at most
+# ceil(SHARD_COUNT / replicas) shards (the live assignment is balanced within one shard), so a
+# rolling update, node drain or scale-down by one needs DRAIN_S + that many x HANDOVER_S.
+DRAIN_S = 20
+HANDOVER_S = 2
 
 OPS_PORT = 8080
 APP_UID = 10001
@@ -65,6 +83,7 @@ DASHBOARD_METRICS = {
     "guildbot_ready",
     "guildbot_rebalances_total",
     "guildbot_handovers_total",
+    "guildbot_rebalance_convergence_seconds",
 }
 
 
@@ -208,17 +227,67 @@ def named_port(container: dict[str, Any], port: int | str) -> int:
     return found[0]
 
 
+def largest_share(shard_count: int, pods: int) -> int:
+    """Most shards one pod holds: ceil(SHARD_COUNT / pods), as the bot's own assignment says."""
+    from app.coord.assignment import ranks
+
+    share = math.ceil(shard_count / pods)
+    assert max(Counter(ranks(shard_count, pods)).values()) == share, "the assignment is balanced"
+    return share
+
+
+def shard_settings(config: dict[str, str], where: str) -> tuple[int, float, float]:
+    """(SHARD_COUNT, REBALANCE_GRACE_S, LEASE_TTL_S) of a bot's environment, checked to select the
+    live assignment and to mean what the bot needs of them."""
+    for name in FIXED_PLAN_SETTINGS:
+        assert name not in config, f"{where}: {name} pins a fixed shard plan; replicas are the knob"
+    count = config["SHARD_COUNT"]
+    assert count.isdigit() and int(count) >= 1, f"{where}: SHARD_COUNT {count!r} is not a number"
+    for name in ("REBALANCE_GRACE_S", "LEASE_TTL_S"):
+        assert name in config, f"{where}: {name} is not set"
+    grace, ttl = float(config["REBALANCE_GRACE_S"]), float(config["LEASE_TTL_S"])
+    # When a vanished pod's shards are reassigned (after the grace), its leases must have expired
+    # already, or the new owners would only wait for them.
+    assert 0 < ttl < grace, f"{where}: LEASE_TTL_S {ttl} must be below REBALANCE_GRACE_S {grace}"
+    return int(count), grace, ttl
+
+
+def bot_settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The bot's Settings from exactly this environment (plus a Redis URL, which the Secret gives),
+    nothing from the test process's environment or a .env file."""
+    from app.config import Settings
+
+    for field in Settings.model_fields:
+        monkeypatch.delenv(field.upper(), raising=False)
+        monkeypatch.delenv(field, raising=False)
+    values = {k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields}
+    values.setdefault("redis_url", "redis://redis:6379/0")
+    return Settings(_env_file=None, **values)
+
+
 # ---- Kubernetes: shards ------------------------------------------------------------------------
 
 
-def test_replicas_times_shards_per_pod_is_shard_count(manifests: Manifests) -> None:
+def test_no_fixed_shard_plan_is_rendered(manifests: Manifests) -> None:
+    text = render_text(manifests.path)
+    for name in FIXED_PLAN_SETTINGS:
+        assert name not in text, f"{manifests.path}: {name} in the rendered output"
+
+
+def test_replicas_share_the_shards_live(
+    manifests: Manifests, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.bot.client import live_rebalancing
+
     config = manifests.config_of(manifests.bot)
     replicas = manifests.statefulset["spec"]["replicas"]
-    per_pod, count = int(config["SHARDS_PER_POD"]), int(config["SHARD_COUNT"])
-    assert replicas * per_pod == count, (
-        f"{manifests.path}: {replicas} replicas x SHARDS_PER_POD {per_pod} != SHARD_COUNT {count}"
-    )
-    assert (replicas, per_pod, count) == EXPECTED_SHAPE[manifests.path]
+    count, _, _ = shard_settings(config, manifests.path)
+    # A replica beyond SHARD_COUNT would hold no shard (a hot spare): fine to scale to, not to ship.
+    assert 1 <= replicas <= count, f"{manifests.path}: {replicas} replicas for {count} shards"
+    assert (replicas, count) == EXPECTED_SHAPE[manifests.path]
+    settings = bot_settings(config, monkeypatch)
+    assert live_rebalancing(settings), f"{manifests.path}: the bot would not rebalance live"
+    assert settings.lease_ttl_s < settings.rebalance_grace_s
 
 
 def test_pod_index_comes_from_the_statefulset_ordinal(manifests: Manifests) -> None:
@@ -230,7 +299,8 @@ def test_settings_are_the_documented_ones(manifests: Manifests) -> None:
     config = manifests.config_of(manifests.bot)
     for key in (
         "SHARD_COUNT",
-        "SHARDS_PER_POD",
+        "REBALANCE_GRACE_S",
+        "LEASE_TTL_S",
         "LOG_LEVEL",
         "DB_POOL_MAX",
         "MESSAGE_CONTENT_INTENT",
@@ -277,8 +347,22 @@ def test_statefulset_is_parallel_behind_a_headless_service(manifests: Manifests)
     assert selects(sts["selector"]["matchLabels"], sts["template"]["metadata"]["labels"])
 
 
+def test_drain_budget_is_the_bots() -> None:
+    from app.bot.client import DRAIN_GRACE
+
+    assert DRAIN_GRACE == DRAIN_S, "the bot's drain changed: revisit the shutdown windows"
+
+
 def test_graceful_shutdown_window(manifests: Manifests) -> None:
-    assert manifests.statefulset["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 60
+    replicas = manifests.statefulset["spec"]["replicas"]
+    count = int(manifests.config_of(manifests.bot)["SHARD_COUNT"])
+    share = largest_share(count, replicas)
+    needed = DRAIN_S + share * HANDOVER_S
+    grace = manifests.statefulset["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    assert grace >= needed, (
+        f"{manifests.path}: terminationGracePeriodSeconds {grace} < {DRAIN_S} s drain + "
+        f"{share} shards x {HANDOVER_S} s handover = {needed} s"
+    )
 
 
 def test_probes_hit_the_ops_endpoints(manifests: Manifests) -> None:
@@ -491,21 +575,34 @@ def compose() -> dict[str, Any]:
     return yaml.safe_load((ROOT / "deploy/docker-compose.yml").read_text())
 
 
-def test_compose_runs_two_bots_sharing_four_shards() -> None:
+def compose_interpolate(value: str) -> str:
+    """A value as Compose would pass it with deploy/.env unset: ${X:-default} is the default,
+    ${X:?message} (required) a placeholder."""
+    return re.sub(
+        r"\$\{([A-Z_]+)(?::-([^}]*)|:\?[^}]*)?\}",
+        lambda m: m.group(2) if m.group(2) is not None else f"<{m.group(1)}>",
+        value,
+    )
+
+
+def test_compose_runs_two_bots_sharing_four_shards(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.bot.client import live_rebalancing
+    from app.coord.assignment import assign
+    from app.coord.membership import member_name
+
     services = compose()["services"]
     bots = {name: s for name, s in services.items() if name.startswith("bot-")}
     assert sorted(bots) == ["bot-0", "bot-1"]
-    owned: list[int] = []
+    members = {}
     for name, bot in bots.items():
-        env = bot["environment"]
-        count, per_pod, index = (
-            int(env["SHARD_COUNT"]),
-            int(env["SHARDS_PER_POD"]),
-            int(env["POD_INDEX"]),
-        )
-        assert count == 4 and per_pod == 2, name
+        env = {k: str(v) for k, v in bot["environment"].items()}
+        count, _, _ = shard_settings(env, name)
+        assert count == 4, name
+        resolved = {k: compose_interpolate(v) for k, v in env.items()}
+        assert live_rebalancing(bot_settings(resolved, monkeypatch)), f"{name}: not live"
+        index = int(env["POD_INDEX"])
         assert f"bot-{index}" == name
-        owned += range(index * per_pod, (index + 1) * per_pod)
+        members[member_name(index, name)] = name
         assert bot["command"] == ["run"]
         assert bot["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert bot["depends_on"]["postgres"]["condition"] == "service_healthy"
@@ -519,7 +616,15 @@ def test_compose_runs_two_bots_sharing_four_shards() -> None:
             "the token comes from deploy/.env"
         )
         assert bot["read_only"] is True and bot["user"].startswith(str(APP_UID))
-    assert sorted(owned) == [0, 1, 2, 3], "every shard is run by exactly one bot"
+    # What the bots compute from the live membership: 2 shards each, bot-0 keeps shard 0.
+    plan = assign(4, sorted(members))
+    owners = Counter(members[m] for m in plan.values())
+    assert owners == {"bot-0": 2, "bot-1": 2}, owners
+    assert members[plan[0]] == "bot-0"
+    grace = bots["bot-0"]["stop_grace_period"]
+    assert re.fullmatch(r"\d+s", grace), grace
+    needed = DRAIN_S + largest_share(4, len(bots)) * HANDOVER_S
+    assert int(grace[:-1]) >= needed, f"stop_grace_period {grace} < {needed} s"
     ports = [p for b in bots.values() for p in b.get("ports", [])]
     assert len(ports) == len(set(ports)) and all(p.startswith("127.0.0.1:") for p in ports)
 
@@ -561,6 +666,7 @@ def test_compose_env_example_names_every_required_variable() -> None:
 ALERTS = {
     # name: (runbook anchor, `for`)
     "ShardNotReady": ("shard-not-ready", "5m"),
+    "ShardsUnbalanced": ("shards-unbalanced", "30m"),
     "IdentifyBudgetLow": ("identify-budget-low", None),
     "CommandErrorRateHigh": ("command-error-rate-high", "10m"),
     "DatabasePoolExhausted": ("database-pool-exhausted", "5m"),
@@ -597,6 +703,10 @@ def test_alert_expressions_say_what_the_alerts_mean() -> None:
     rules = alert_rules()
     compact = {name: re.sub(r"\s+", "", rule["expr"]) for name, rule in rules.items()}
     assert "guildbot_shard_up==0" in compact["ShardNotReady"]
+    # a shard handed over keeps a 0 series on its previous owner: READY elsewhere is fine
+    assert "unlesson(shard)(guildbot_shard_up==1)" in compact["ShardNotReady"]
+    assert "guildbot_owned_shards" in compact["ShardsUnbalanced"]
+    assert compact["ShardsUnbalanced"].endswith(">1")
     assert "guildbot_session_starts_remaining" in compact["IdentifyBudgetLow"]
     assert compact["IdentifyBudgetLow"].endswith("<100")
     assert 'outcome="error"' in compact["CommandErrorRateHigh"]
@@ -708,6 +818,8 @@ def test_dashboard_covers_the_requested_views() -> None:
         "coins",
         "owned shards",
         "handovers",
+        "rebalances",
+        "convergence",
     ):
         assert words in titles, f"no panel about {words!r}"
 
