@@ -293,11 +293,17 @@ class GuildBot(commands.AutoShardedBot):
         """The shard is not serving until it is READY or RESUMED again."""
         self.ready_shards.discard(shard_id)
 
+    def running_shards(self) -> list[int]:
+        """The shards this process is meant to run now (live: its current share)."""
+        if self.rebalancer is not None:
+            return list(self.shard_ids or [])
+        return list(self.shard_ids or range(self.shard_count or 1))
+
     def all_shards_ready(self) -> bool:
         """Every shard this process runs is READY (what /readyz and /startupz report)."""
         if self.rebalancer is not None:
             return self.rebalancer.settled
-        wanted = set(self.shard_ids or range(self.shard_count or 1))
+        wanted = set(self.running_shards())
         return bool(wanted) and wanted <= self.ready_shards
 
     async def close(self) -> None:

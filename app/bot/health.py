@@ -34,7 +34,7 @@ async def refresh_metrics(bot: GuildBot) -> None:
     """Set the gauges that describe state rather than count events."""
     guilds = Counter(g.shard_id for g in bot.guilds)
     latencies = dict(bot.latencies)
-    for shard_id in bot.shard_ids or range(bot.shard_count or 1):
+    for shard_id in bot.running_shards():
         label = str(shard_id)
         metrics.SHARD_UP.labels(label).set(1 if shard_id in bot.ready_shards else 0)
         metrics.SHARD_GUILDS.labels(label).set(guilds.get(shard_id, 0))

@@ -125,14 +125,20 @@ class Rebalancer:
             task.cancel()
         try:
             await self.membership.leave()
-            others = [m for m in await self.membership.members() if m != self.membership.me]
         except RedisUnavailable:
             return
         for shard_id in sorted(self.keeper.leases.held()):
-            if others:
+            if await self._others_remain():
                 await self._wait_for_slot()
                 await self.membership.begin_handover(shard_id)
             await self.bot.release_shard(shard_id)
+
+    async def _others_remain(self) -> bool:
+        """Whether any other pod is still a member (re-read: pods may be stopping together)."""
+        try:
+            return any(m != self.membership.me for m in await self.membership.members())
+        except RedisUnavailable:
+            return False
 
     async def _wait_for_slot(self) -> None:
         """Wait (polling Redis, bounded) until the previous shard was picked up."""

@@ -234,7 +234,7 @@ class ShardKeeper:
         if ticket is not None:  # released while identifying: free the bucket for the others
             await self.queue.release(ticket)
         metrics.OWNED_SHARDS.set(len(self.leases.held()))
-        metrics.SHARD_UP.labels(str(shard_id)).set(0)
+        metrics.forget_shard(shard_id)
 
     async def hand_over(self) -> None:
         """On shutdown: stop renewing, then give every shard up (sessions saved)."""

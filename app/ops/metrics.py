@@ -5,6 +5,7 @@ The names are a contract with deploy/grafana-dashboard.json and deploy/prometheu
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -58,3 +59,10 @@ REBALANCE_CONVERGENCE = _histogram(
     "Time from a membership change to this pod holding exactly its share of shards",
     (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
 )
+
+
+def forget_shard(shard_id: int) -> None:
+    """Drop a shard's per-shard series once this process no longer runs it."""
+    for family in (SHARD_UP, SHARD_LATENCY, SHARD_GUILDS):
+        with contextlib.suppress(KeyError):
+            family.remove(str(shard_id))
