@@ -9,7 +9,7 @@ test:
 	bash scripts/test.sh
 
 lint:
-	python3 -m ruff check app tests
+	python3 -m ruff check .
 
 # Benchmarks against throwaway servers; figures go to docs/benchmarks.md. NAME=transfers etc.
 bench:
