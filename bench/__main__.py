@@ -1,4 +1,5 @@
-"""python -m bench [NAME ...] [--scale tiny|small|full] [--output PATH | --no-write] [--json PATH]
+"""python -m bench [NAME ...] [--scale tiny|small|full] [--minutes N] [--output PATH | --no-write]
+[--json PATH]
 
 Runs the named benchmarks (all of them without a name) against TEST_DATABASE_URL and
 TEST_REDIS_URL, prints their tables and writes each one's section of docs/benchmarks.md.
@@ -33,6 +34,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (default: all)")
     parser.add_argument("--scale", choices=SCALES, default="small", help="data and run size")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        help="how long the long-running benchmarks (bank) run; default: the scale's",
+    )
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the Markdown report")
     out.add_argument("--no-write", action="store_true", help="print only, write no report")
@@ -61,14 +67,16 @@ def recorded(argv: list[str]) -> list[str]:
     return kept
 
 
-async def run_one(name: str, scale: Scale, command: str, output: Path | None) -> Result:
+async def run_one(
+    name: str, scale: Scale, command: str, output: Path | None, minutes: float | None = None
+) -> Result:
     """Run one benchmark, print its tables and write its section."""
     server_url, redis_url = server_urls()
     benchmark = registry.load(name)
     print(f"[bench] {name} at scale {scale} ...", file=sys.stderr, flush=True)
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    result = await benchmark.run(RunContext(scale, server_url, redis_url))
+    result = await benchmark.run(RunContext(scale, server_url, redis_url, minutes))
     seconds = time.perf_counter() - started
     load = (load_before, os.getloadavg()[0])
     print(result.text(), flush=True)
@@ -101,7 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names or registry.names():
         try:
             result = asyncio.run(
-                run_one(name, args.scale, command, None if args.no_write else args.output)
+                run_one(
+                    name,
+                    args.scale,
+                    command,
+                    None if args.no_write else args.output,
+                    args.minutes,
+                )
             )
         except Exception:
             traceback.print_exc()

@@ -277,13 +277,14 @@ async def closed_loop(
     ops: int | None = None,
     seconds: float | None = None,
 ) -> Run:
-    """`callers` tasks call `operation(i)` back to back, for `ops` calls in all or `seconds`.
+    """`callers` tasks call `operation(i)` back to back, for `ops` calls in all or `seconds`
+    (given both, until the first of the two is reached).
 
     Each call returns an outcome label ("ok", "refused", ...), counted in the result; its
     latency is measured around the call alone.
     """
-    if (ops is None) == (seconds is None):
-        raise ValueError("give exactly one of ops and seconds")
+    if ops is None and seconds is None:
+        raise ValueError("give ops, seconds or both")
     run = Run()
     counter = 0
     deadline = math.inf
@@ -302,6 +303,36 @@ async def closed_loop(
     if seconds is not None:
         deadline = wall0 + seconds
     await asyncio.gather(*(caller() for _ in range(callers)))
+    run.wall = time.perf_counter() - wall0
+    run.cpu = time.process_time() - cpu0
+    run.machine_busy = machine_busy_seconds() - busy0
+    return run
+
+
+async def open_loop(operation: Callable[[int], Awaitable[str]], rate: float, seconds: float) -> Run:
+    """Start `operation(i)` at a fixed `rate` per second for `seconds`, whatever the answers.
+
+    Unlike `closed_loop`, a slow answer does not slow the sender down (as people do not wait
+    for each other): what a fixed offered load costs in latency. Each call's latency is
+    measured from its scheduled start; wall time runs from the first start to the last answer.
+    """
+    run = Run()
+    count = max(1, round(rate * seconds))
+
+    async def one(i: int, due: float) -> None:
+        outcome = await operation(i)
+        run.latencies.append(time.perf_counter() - due)
+        run.outcomes[outcome] += 1
+
+    cpu0, busy0, wall0 = time.process_time(), machine_busy_seconds(), time.perf_counter()
+    tasks = []
+    for i in range(count):
+        due = wall0 + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
     run.wall = time.perf_counter() - wall0
     run.cpu = time.process_time() - cpu0
     run.machine_busy = machine_busy_seconds() - busy0
@@ -436,6 +467,9 @@ class Result:
     tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
+    #: The database and Redis lines of the report, for a benchmark that ran against servers
+    #: of its own instead of TEST_DATABASE_URL / TEST_REDIS_URL (None: those).
+    servers: list[str] | None = None
 
     def text(self) -> str:
         """Every table as plain text, then the notes."""
@@ -448,11 +482,13 @@ class Result:
 
 @dataclass(frozen=True, slots=True)
 class RunContext:
-    """What a benchmark is given: the scale and the servers."""
+    """What a benchmark is given: the scale, the servers, and `--minutes` when given (for
+    the benchmarks that run for a while, e.g. bank; None: the scale's default)."""
 
     scale: Scale
     server_url: str
     redis_url: str
+    minutes: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

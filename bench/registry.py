@@ -1,8 +1,9 @@
 """The registered benchmarks, by name, in the order `python -m bench` runs them.
 
 Each entry names a module that defines `BENCHMARK` (a `bench.harness.Benchmark`); modules are
-imported only when their benchmark runs. A new benchmark is one module and one line here
-(the Discord-level load benchmarks through the sandbox come next, once it can drive them).
+imported only when their benchmark runs. A new benchmark is one module and one line here.
+The first three measure the database layer; the others run bot processes against the
+sandbox (bench/processes.py, bench/traffic.py, bench/services.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ MODULES: dict[str, str] = {
     "transfers": "bench.transfers",
     "leaderboard": "bench.leaderboard",
     "history": "bench.history",
+    "commands": "bench.commands",
+    "memory": "bench.memory",
+    "startup": "bench.startup",
+    "bank": "bench.bank",
 }
 
 

@@ -133,7 +133,8 @@ def render(
         "",
         f"- Command: `{command}`",
         f"- Date: {when}; the whole benchmark took {seconds:.0f} s",
-        *(f"- {line}" for line in env.lines()),
+        *(f"- {line}" for line in env.lines()[:2]),
+        *(f"- {line}" for line in (result.servers or env.lines()[2:])),
     ]
     if load is not None:
         lines.append(

@@ -29,7 +29,7 @@ def run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-TABLES = "case_edits, cases, ledger, members, guild_settings"
+TABLES = "case_edits, cases, ledger, refusals, members, guild_settings"
 
 
 @pytest.fixture(scope="session")

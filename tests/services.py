@@ -7,18 +7,17 @@ import inspect
 import os
 import secrets
 import shutil
-import socket
-import subprocess
-import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import asyncpg
 import pytest
 
 from app.db.migrate import asyncpg_dsn
+from bench.services import PrivateRedis
+from bench.services import private_redis as bench_private_redis
 
 T = TypeVar("T")
 
@@ -66,76 +65,13 @@ async def drop_database(base_url: str, url: str) -> None:
         await conn.close()
 
 
-def free_port() -> int:
-    """A free TCP port on the loopback interface."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def private_redis() -> Iterator[RedisServer]:
-    """A Redis server of this test's own, which the test may stop and start."""
-    binary = shutil.which("redis-server")
-    if binary is None:
+@asynccontextmanager
+async def private_redis() -> AsyncIterator[PrivateRedis]:
+    """A Redis server of this test's own, which the test may stop and start (on one port)."""
+    if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
-    server = RedisServer(binary, free_port(), tempfile.mkdtemp(prefix="redis-"))
-    server.start()
-    try:
+    async with bench_private_redis() as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(server.workdir, ignore_errors=True)
-
-
-class RedisServer:
-    """A redis-server child process on a fixed loopback port."""
-
-    def __init__(self, binary: str, port: int, workdir: str) -> None:
-        self.binary, self.port, self.workdir = binary, port, workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """Its redis:// URL."""
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Start it and wait until it answers PING."""
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.workdir,
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
-            time.sleep(0.02)  # polling a child process's port, not test synchronisation
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        """Stop it (its data is gone: it keeps nothing on disk)."""
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
 
 
 async def wait_for(

@@ -110,6 +110,23 @@ class LedgerEntry(Model):
         indexes = (Index(fields=("guild_id", "user_id", "id"), name="ledger_account_idx"),)
 
 
+class Refusal(Model):
+    """A transfer refused for want of coins, kept under its request key.
+
+    A replay of the same request (after a RESUME, or from a duplicated session) must give the
+    same answer even if the balance has grown since: it finds this row and refuses again.
+    """
+
+    idempotency_key = fields.CharField(max_length=120, primary_key=True)
+    guild_id = fields.BigIntField()
+    balance = fields.BigIntField()
+    needed = fields.BigIntField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "refusals"
+
+
 class Case(Model):
     """A numbered moderation case; numbers run 1, 2, 3 ... per guild without gaps."""
 

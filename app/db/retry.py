@@ -8,6 +8,7 @@ result instead of applying twice.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -40,11 +41,18 @@ def is_transient(error: BaseException) -> bool:
 
 
 async def retrying(work: Callable[[], Awaitable[T]], attempts: int = 8) -> T:
-    """Run `work`, retrying transient failures with jittered exponential backoff (~10 s total)."""
+    """Run `work`, retrying transient failures with jittered exponential backoff (~10 s total).
+
+    Each attempt runs in its own task, in a copy of the caller's context as it was before the
+    first attempt: Tortoise 1.1 leaves a task bound to a dead transaction when BEGIN itself
+    fails (its connection is set before BEGIN, and never reset), and a retry in that task
+    would fail the same way however healthy the database is again.
+    """
+    clean = contextvars.copy_context()
     delay = 0.01
     for attempt in range(1, attempts + 1):
         try:
-            return await work()
+            return await asyncio.create_task(_call(work), context=clean.copy())
         except Exception as error:
             if attempt == attempts or not is_transient(error):
                 raise
@@ -52,3 +60,7 @@ async def retrying(work: Callable[[], Awaitable[T]], attempts: int = 8) -> T:
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 3, 2.0)
     raise AssertionError("unreachable")
+
+
+async def _call(work: Callable[[], Awaitable[T]]) -> T:
+    return await work()

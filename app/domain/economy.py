@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 
 from app.coord import Coordination
 from app.coord.leaderboard_cache import Standing
-from app.db.models import CREDIT_KINDS, LedgerEntry, LedgerKind, Member
+from app.db.models import CREDIT_KINDS, LedgerEntry, LedgerKind, Member, Refusal
 from app.db.retry import retrying
 from app.domain import guilds, validation
 from app.domain.errors import (
@@ -194,6 +194,7 @@ class Bank:
     async def _transfer_tx(
         self, guild_id: int, sender_id: int, recipient_id: int, amount: int, key: str
     ) -> tuple[TransferReceipt, list[Standing] | None]:
+        refused: InsufficientFunds | None = None
         async with in_transaction():
             rows = await (
                 Member.filter(guild_id=guild_id, user_id__in=[sender_id, recipient_id])
@@ -203,45 +204,76 @@ class Bank:
             by_user = {m.user_id: m for m in rows}
             if await LedgerEntry.exists(idempotency_key=f"{key}:out"):
                 return await self._transfer_replay(guild_id, sender_id, recipient_id, amount, key)
+            earlier = await Refusal.get_or_none(idempotency_key=key)
+            if earlier is not None:
+                raise InsufficientFunds(earlier.balance, earlier.needed)
             sender = by_user.get(sender_id)
             if sender is None or sender.coins < amount:
-                raise InsufficientFunds(sender.coins if sender else 0, amount)
-            recipient = by_user.get(recipient_id) or await locked_member(guild_id, recipient_id)
-            debited = await Member.filter(id=sender.id, coins__gte=amount).update(
-                coins=F("coins") - amount, version=F("version") + 1
-            )
-            if debited != 1:
-                raise InsufficientFunds(sender.coins, amount)
-            credited = await Member.filter(id=recipient.id, coins__lte=MAX_BALANCE - amount).update(
-                coins=F("coins") + amount, version=F("version") + 1
-            )
-            if credited != 1:
-                raise BalanceLimit("The recipient cannot hold that many coins.")
-            sender_balance, recipient_balance = sender.coins - amount, recipient.coins + amount
-            await LedgerEntry.bulk_create(
-                [
-                    LedgerEntry(
-                        guild_id=guild_id,
-                        user_id=user,
-                        kind=kind,
-                        amount=amount,
-                        balance_after=balance,
-                        actor_id=sender_id,
-                        counterparty_id=other,
-                        idempotency_key=f"{key}:{suffix}",
-                    )
-                    for user, kind, balance, other, suffix in (
-                        (sender_id, LedgerKind.TRANSFER_OUT, sender_balance, recipient_id, "out"),
-                        (recipient_id, LedgerKind.TRANSFER_IN, recipient_balance, sender_id, "in"),
-                    )
-                ]
-            )
+                # Remembered under the rows' locks (and committed), so that a replay of this
+                # request refuses again instead of succeeding once the balance has grown.
+                refused = InsufficientFunds(sender.coins if sender else 0, amount)
+                await Refusal.create(
+                    idempotency_key=key, guild_id=guild_id, balance=refused.balance, needed=amount
+                )
+            else:
+                recipient = by_user.get(recipient_id) or await locked_member(guild_id, recipient_id)
+                done = await self._move_between(guild_id, sender, recipient, amount, key)
+        if refused is not None:
+            raise refused
+        return done
+
+    @staticmethod
+    async def _move_between(
+        guild_id: int, sender: Member, recipient: Member, amount: int, key: str
+    ) -> tuple[TransferReceipt, list[Standing]]:
+        """Debit, credit and two ledger rows, on rows the caller has locked."""
+        debited = await Member.filter(id=sender.id, coins__gte=amount).update(
+            coins=F("coins") - amount, version=F("version") + 1
+        )
+        if debited != 1:
+            raise InsufficientFunds(sender.coins, amount)
+        credited = await Member.filter(id=recipient.id, coins__lte=MAX_BALANCE - amount).update(
+            coins=F("coins") + amount, version=F("version") + 1
+        )
+        if credited != 1:
+            raise BalanceLimit("The recipient cannot hold that many coins.")
+        sender_balance, recipient_balance = sender.coins - amount, recipient.coins + amount
+        await LedgerEntry.bulk_create(
+            [
+                LedgerEntry(
+                    guild_id=guild_id,
+                    user_id=user,
+                    kind=kind,
+                    amount=amount,
+                    balance_after=balance,
+                    actor_id=sender.user_id,
+                    counterparty_id=other,
+                    idempotency_key=f"{key}:{suffix}",
+                )
+                for user, kind, balance, other, suffix in (
+                    (
+                        sender.user_id,
+                        LedgerKind.TRANSFER_OUT,
+                        sender_balance,
+                        recipient.user_id,
+                        "out",
+                    ),
+                    (
+                        recipient.user_id,
+                        LedgerKind.TRANSFER_IN,
+                        recipient_balance,
+                        sender.user_id,
+                        "in",
+                    ),
+                )
+            ]
+        )
         receipt = TransferReceipt(
-            sender_id, recipient_id, amount, sender_balance, recipient_balance
+            sender.user_id, recipient.user_id, amount, sender_balance, recipient_balance
         )
         return receipt, [
-            Standing(sender_id, sender_balance, sender.version + 1),
-            Standing(recipient_id, recipient_balance, recipient.version + 1),
+            Standing(sender.user_id, sender_balance, sender.version + 1),
+            Standing(recipient.user_id, recipient_balance, recipient.version + 1),
         ]
 
     async def _transfer_replay(

@@ -2,7 +2,9 @@
 
 No timing is asserted: only that each benchmark completes, prints its tables, and that what
 must be true whatever the speed is true (ours and raw conserve coins; the cache and the
-database return the same pages; keyset and OFFSET pages hold the same rows).
+database return the same pages; keyset and OFFSET pages hold the same rows; every command
+through the sandbox is answered; our processes start without a single op 9; the bank audit
+finds no anomaly after every kind of fault).
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from tests.services import pg_base_url, redis_url
 ROOT = Path(__file__).resolve().parents[2]
 
 
+#: Seconds a benchmark may take at scale tiny before the test gives up (2 busy cores).
+TIMEOUTS = {"commands": 180, "memory": 150, "startup": 150, "bank": 240}
+
+
 def run_tiny(name: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
     """Run one benchmark in a child process; return its stdout and its JSON result."""
     env = {**os.environ, "TEST_DATABASE_URL": pg_base_url(), "TEST_REDIS_URL": redis_url()}
@@ -32,7 +38,7 @@ def run_tiny(name: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=TIMEOUTS.get(name, 120),
     )
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads(out.read_text())[name]
@@ -83,10 +89,74 @@ def check_history(stdout: str, result: dict[str, Any]) -> None:
     assert facts["walk_equal"] and facts["walk_complete"]
 
 
+def check_commands(stdout: str, result: dict[str, Any]) -> None:
+    facts = result["facts"]
+    steps = facts["steps"]
+    assert {(s["bot"], s["workload"]) for s in steps} == {
+        ("ours", "transfer"),
+        ("ours", "balance"),
+        ("ours", "chat (XP, level-up)"),
+        ("bare discord.py", "/ping"),
+        ("bare discord.py", "message ping"),
+    }
+    for step in steps:
+        assert step["sent"] > 0, step
+        assert step["outcomes"] == {"ok": step["sent"]}, step  # every command answered, no ❌
+        assert step["answered"] == step["sent"], step
+    assert sum(1 for s in steps if s["load"].startswith("saturation")) == 5
+    for check in facts["chat_checks"]:
+        assert check["rows"] == check["level_ups_seen"] > 0, check  # XP landed in the database
+    assert facts["ledger_transfers"] == facts["transfers_answered_ok"] > 0
+
+
+def check_memory(stdout: str, result: dict[str, Any]) -> None:
+    samples = result["facts"]["samples"]
+    assert {s["bot"] for s in samples} == {
+        "ours (GuildBot)",
+        "discord.py defaults + members",
+        "discord.py defaults",
+    }
+    assert len({s["guilds"] for s in samples}) == 2
+    for sample in samples:
+        assert sample["rss_bytes"] > 0 and sample["peak_bytes"] >= sample["rss_bytes"], sample
+        assert sample["cached_guilds"] == sample["guilds"], sample  # every guild loaded
+        if sample["bot"] == "discord.py defaults + members":
+            assert sample["cached_members"] == 100 * sample["guilds"], sample
+
+
+def check_startup(stdout: str, result: dict[str, Any]) -> None:
+    facts = result["facts"]
+    starts = facts["starts"]
+    assert {(s["bot"].split()[0], s["max_concurrency"]) for s in starts} == {
+        (bot, mc) for bot in ("ours", "bare") for mc in (1, 4)
+    }
+    for start in starts:
+        assert start["accepted"] >= facts["shards"], start  # every shard READY
+        if start["bot"].startswith("ours"):
+            assert start["rejected"] == 0, start  # not a single op 9
+            assert start["accepted"] == facts["shards"], start
+            assert start["duplicates"] == 0, start
+
+
+def check_bank(stdout: str, result: dict[str, Any]) -> None:
+    facts = result["facts"]
+    assert facts["anomalies"] == {}, facts["anomaly_examples"]
+    assert len(facts["anomaly_kinds_checked"]) >= 10
+    for kind in ("kill", "postgres", "redis", "reconnect", "drop"):
+        assert facts["faults"].get(kind, 0) >= 1, facts["faults"]
+    assert facts["sent"] > 0 and facts["replies"].get("done", 0) > 0, facts["replies"]
+    assert facts["total_coins"] == facts["expected_coins"]
+    assert facts["pod_starts"] >= 4 + facts["faults"]["kill"]
+
+
 CHECKS = {
     "transfers": check_transfers,
     "leaderboard": check_leaderboard,
     "history": check_history,
+    "commands": check_commands,
+    "memory": check_memory,
+    "startup": check_startup,
+    "bank": check_bank,
 }
 
 

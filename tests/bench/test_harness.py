@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench.__main__ import parse, recorded
-from bench.harness import Table, percentile, ratio
-from bench.report import markers, replace_section, write_section
+from bench.harness import Result, Table, percentile, ratio
+from bench.report import Environment, markers, render, replace_section, write_section
 
 
 def test_percentile_interpolates() -> None:
@@ -65,3 +65,12 @@ def test_recorded_command_drops_the_json_copy() -> None:
     argv = ["leaderboard", "--", "--scale", "full", "--json", "/tmp/x.json"]
     assert recorded(argv) == ["leaderboard", "--scale", "full"]
     assert recorded(["--json=/tmp/x", "history"]) == ["history"]
+
+
+def test_report_names_a_benchmarks_own_servers() -> None:
+    env = Environment("CPU", 2, 4.0, "Linux", "3.11", "asyncpg", "15.1", "fsync=off", "7.0")
+    result = Result("bank", "T", "tiny", "summary", servers=["PostgreSQL of its own"])
+    text = render(result, env, "python -m bench bank", 1.0)
+    assert "- PostgreSQL of its own" in text and "Redis 7.0" not in text
+    plain = render(Result("x", "T", "tiny", "summary"), env, "python -m bench x", 1.0)
+    assert "- PostgreSQL 15.1 (fsync=off), same machine" in plain and "Redis 7.0" in plain

@@ -133,3 +133,16 @@ async def test_bad_ids_are_refused(backend: Backend, bad: object) -> None:
     with pytest.raises(InvalidId):
         await backend.bank.grant(G, ADMIN, bad, 5)  # type: ignore[arg-type]
     assert await LedgerEntry.all().count() == 0
+
+
+async def test_a_refused_transfer_stays_refused_when_replayed(backend: Backend) -> None:
+    await backend.bank.grant(G, ADMIN, 1, 5)
+    with pytest.raises(InsufficientFunds):
+        await backend.bank.transfer(G, 1, 2, 10, "tx-refused")
+    await backend.bank.grant(G, ADMIN, 1, 100)  # the balance grows before the replay arrives
+    with pytest.raises(InsufficientFunds) as again:
+        await backend.bank.transfer(G, 1, 2, 10, "tx-refused")  # e.g. replayed after a RESUME
+    assert (again.value.balance, again.value.needed) == (5, 10)  # the first answer, again
+    assert await backend.bank.balance(G, 1) == 105
+    assert not await LedgerEntry.filter(idempotency_key__startswith="tx-refused").exists()
+    assert (await backend.bank.transfer(G, 1, 2, 10, "tx-fresh")).sender_balance == 95

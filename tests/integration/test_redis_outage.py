@@ -82,13 +82,13 @@ async def funded_bank(url: str) -> tuple[Coordination, Bank, Leaderboard]:
 
 
 async def test_redis_stopped_mid_run(pg: Backend) -> None:
-    with private_redis() as server:
+    async with private_redis() as server:
         coord, bank, board = await funded_bank(server.url)
         load = TransferLoad(bank)
         load.start()
         try:
             await load.reach(100)
-            server.stop()
+            await server.stop()
             await load.reach(150)  # transfers go on without Redis
         finally:
             await load.stop()
@@ -96,7 +96,7 @@ async def test_redis_stopped_mid_run(pg: Backend) -> None:
         assert page.source == "database"
         assert [(e.user_id, e.coins) for e in page.entries] == await db_ranking()
 
-        server.start()  # an empty Redis: the cache must be rebuilt from PostgreSQL
+        await server.start()  # an empty Redis: the cache must be rebuilt from PostgreSQL
         load = TransferLoad(bank)
         load.start()
         try:
@@ -110,7 +110,7 @@ async def test_redis_stopped_mid_run(pg: Backend) -> None:
 
 
 async def test_redis_unreachable_then_back_with_stale_data(pg: Backend) -> None:
-    with private_redis() as server:
+    async with private_redis() as server:
         coord, bank, board = await funded_bank(server.url)
         admin = redis.Redis.from_url(server.url)
         await admin.execute_command("CLIENT", "PAUSE", 2500, "ALL")

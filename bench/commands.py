@@ -1,0 +1,520 @@
+"""commands: slash commands and chat end to end, through the sandbox, against a bare bot's ping.
+
+Four shards in two bot processes (`python -m app run`, SHARD_COUNT=4, SHARD_IDS=[0,1] and
+[2,3]) against an in-process sandbox (see bench/traffic.py for why in-process), a fresh
+database on the server and a Redis of their own. Members (every human of every generated
+guild, realistic guilds of 50 channels, 30 roles, 100 members) send:
+
+- `/transfer member amount:1` to a random member of the same guild (senders hold plenty);
+- `/balance`;
+- chat: a plain message in #general. A message earns XP silently unless it levels the member
+  up, so every member starts one XP short of level 1 and each message comes from a member who
+  has not spoken yet in this step: each message then costs the bot its whole XP path (Redis
+  cooldown, row lock, update) plus the level-up message, and that message is its answer.
+  The database confirms it: after each step as many members are at level 1 as level-up
+  messages were seen.
+
+Each at fixed offered rates (an open loop: events are sent on schedule whatever the
+answers) and at saturation (a closed loop: N members each send their next command as soon
+as the last is answered). Latency runs from the moment an event was due to be sent to the
+moment the sandbox recorded the answer.
+
+Baseline: a bare discord.py AutoShardedBot (bench/barebot.py), also 4 shards in 2 processes
+through the same sandbox, answering `/ping` with "pong" and a message "ping" with a reply: the
+ceiling of the sandbox + discord.py pipeline on this machine, with no database, Redis or cogs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import redis.asyncio as redis
+
+from app.sandbox import SandboxServer
+from app.sandbox.builders import build_world
+from app.sandbox.world import World
+from bench.harness import (
+    Benchmark,
+    Result,
+    Run,
+    RunContext,
+    Scale,
+    Table,
+    closed_loop,
+    copy_members,
+    fresh_database,
+    member_row,
+    open_loop,
+    progress,
+    ratio,
+)
+from bench.processes import BotProcess, bot_env, stop_all, workdir
+from bench.services import private_redis
+from bench.traffic import (
+    ReplyWatcher,
+    Seat,
+    answer,
+    kind_of,
+    publish_commands,
+    quiet_gc,
+    sandbox,
+    seats,
+)
+
+SHARDS = 4
+PROCESS_SHARDS = ([0, 1], [2, 3])
+WINDOW = 0.1  # the sandbox's identify window and the bots' IDENTIFY_WINDOW_S
+COINS = 10**12
+XP_BEFORE = 99  # one short of level 1 (100 XP): the next message levels up
+REPLY_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """How much traffic a scale sends."""
+
+    guilds: int
+    rates: tuple[int, ...]
+    step_s: float
+    callers: int
+    saturation_s: float
+    warmup: int
+
+    def describe(self) -> str:
+        """For the report."""
+        rates = ", ".join(f"{r}/s" for r in self.rates)
+        return (
+            f"{self.guilds} guilds of 50 channels, 30 roles and 100 members on {SHARDS} shards "
+            f"in 2 processes; each workload offered {rates} for {self.step_s:g} s each, then "
+            f"saturated by {self.callers} members in a closed loop for {self.saturation_s:g} s, "
+            f"after {self.warmup} unmeasured commands."
+        )
+
+
+PLANS: dict[Scale, Plan] = {
+    "tiny": Plan(guilds=12, rates=(20, 50), step_s=1.0, callers=16, saturation_s=1.5, warmup=8),
+    "small": Plan(
+        guilds=100, rates=(20, 50, 100), step_s=5.0, callers=64, saturation_s=8.0, warmup=40
+    ),
+    "full": Plan(
+        guilds=300,
+        rates=(20, 50, 100, 200),
+        step_s=15.0,
+        callers=128,
+        saturation_s=20.0,
+        warmup=100,
+    ),
+}
+
+Operation = Callable[[int], Awaitable[str]]
+
+
+@dataclass
+class Workload:
+    """One kind of traffic for one bot."""
+
+    name: str
+    bot: str  # "ours" or "bare discord.py"
+    make: Callable[[], Operation]  # a fresh operation for each step
+    before_step: Callable[[], Awaitable[None]] | None = None
+    limit: int | None = None  # at most this many commands in a saturation step
+
+
+@dataclass
+class Step:
+    """One measured step: a workload at a load."""
+
+    workload: Workload
+    load: str
+    run: Run
+    bot_cpu: float  # CPU seconds of the bot processes during the step
+
+    def as_dict(self) -> dict[str, Any]:
+        """For the facts."""
+        return {
+            "workload": self.workload.name,
+            "bot": self.workload.bot,
+            "load": self.load,
+            "sent": self.run.ops,
+            "answered": answered(self.run),
+            **self.run.as_dict(),
+            "bot_cpu_share": self.bot_cpu / self.run.wall if self.run.wall else None,
+        }
+
+
+class Traffic:
+    """Builds the operations: who sends what, and how its answer is recognised."""
+
+    def __init__(self, server: SandboxServer, watcher: ReplyWatcher, seed: int) -> None:
+        self.driver = server.driver
+        self.watcher = watcher
+        self.rng = random.Random(seed)
+        self.by_guild = seats(server.world)
+        self.everyone = [s for guild in self.by_guild for s in guild]
+
+    def _pair(self) -> tuple[Seat, Seat]:
+        guild = self.rng.choice(self.by_guild)
+        sender, recipient = self.rng.sample(guild, 2)
+        return sender, recipient
+
+    def slash(self, name: str, **fixed: Any) -> Operation:
+        """`/name` by a random member (for transfer: to another random member)."""
+
+        async def operation(i: int) -> str:
+            if name == "transfer":
+                seat, other = self._pair()
+                options = {"member": other.user_id, "amount": 1}
+            else:
+                seat, options = self.rng.choice(self.everyone), {}
+            handle = await self.driver.slash(
+                seat.guild, seat.channel, seat.member, name, **options, **fixed
+            )
+            return kind_of(await answer(self.watcher.interaction(handle), REPLY_TIMEOUT))
+
+        return operation
+
+    def chat(self) -> Operation:
+        """A plain message from a member who has not spoken since the last reset; answered
+        by the level-up message that mentions them."""
+        order = self.everyone[:]
+        self.rng.shuffle(order)
+        turn = iter(order)
+
+        async def operation(i: int) -> str:
+            seat = next(turn, None)
+            if seat is None:
+                return "out of members"
+            sent = await self.driver.send_message(
+                seat.guild, seat.channel, seat.member, f"hello from {i}"
+            )
+            future = self.watcher.reply(sent, mention=True)
+            return kind_of(await answer(future, REPLY_TIMEOUT))
+
+        return operation
+
+    def ping_message(self) -> Operation:
+        """A message "ping" from a random member, answered by a reply to it."""
+
+        async def operation(i: int) -> str:
+            seat = self.rng.choice(self.everyone)
+            sent = await self.driver.send_message(seat.guild, seat.channel, seat.member, "ping")
+            return kind_of(await answer(self.watcher.reply(sent), REPLY_TIMEOUT))
+
+        return operation
+
+
+# --- the database behind ours ----------------------------------------------------------------
+
+
+async def seed_members(dsn: str, everyone: list[Seat]) -> None:
+    """A profile for every member: plenty of coins and one XP short of level 1."""
+    now = datetime.now(UTC)
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = [member_row(s.guild.id, s.user_id, COINS, now) for s in everyone]
+        await copy_members(conn, rows)
+        await conn.execute("UPDATE members SET xp = $1", XP_BEFORE)
+    finally:
+        await conn.close()
+
+
+async def reset_xp(dsn: str, redis_url: str) -> None:
+    """Everybody back to one XP short of level 1, cooldowns forgotten (between chat steps)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("UPDATE members SET xp = $1, level = 0, last_xp_at = NULL", XP_BEFORE)
+    finally:
+        await conn.close()
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match="cd:xp:*", count=1_000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+async def count(dsn: str, query: str) -> int:
+    """One number from the database."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval(query))
+    finally:
+        await conn.close()
+
+
+# --- running the steps -----------------------------------------------------------------------
+
+
+async def measure(
+    workload: Workload, plan: Plan, bots: list[BotProcess], chat_check: str | None = None
+) -> tuple[list[Step], list[dict[str, Any]]]:
+    """Every offered rate, then saturation; `chat_check` counts the leveled-up rows."""
+    steps: list[Step] = []
+    checks: list[dict[str, Any]] = []
+    loads: list[tuple[str, int | None]] = [(f"{r}/s", r) for r in plan.rates]
+    loads.append((f"saturation ({plan.callers} members)", None))
+    for load, rate in loads:
+        if workload.before_step is not None:
+            await workload.before_step()
+        progress(f"{workload.bot}: {workload.name} at {load}")
+        cpu0 = sum(b.cpu() for b in bots)
+        operation = workload.make()
+        with quiet_gc():
+            if rate is None:
+                run = await closed_loop(
+                    operation, plan.callers, ops=workload.limit, seconds=plan.saturation_s
+                )
+            else:
+                run = await open_loop(operation, rate, plan.step_s)
+        steps.append(Step(workload, load, run, sum(b.cpu() for b in bots) - cpu0))
+        if chat_check is not None:
+            leveled = await count(chat_check, "SELECT count(*) FROM members WHERE level >= 1")
+            checks.append({"load": load, "level_ups_seen": run.outcomes["ok"], "rows": leveled})
+    return steps, checks
+
+
+async def warm_up(operations: list[Operation], count_each: int) -> None:
+    """Unmeasured commands (pools, caches, first-time paths)."""
+    for operation in operations:
+        await closed_loop(operation, 4, ops=count_each)
+
+
+async def run_ours(
+    server: SandboxServer,
+    traffic: Traffic,
+    plan: Plan,
+    db_url: str,
+    dsn: str,
+    redis_url: str,
+    workdir: Path,
+) -> tuple[list[Step], dict[str, Any]]:
+    """Our bot in two processes: transfer, balance and chat."""
+    bots = [
+        BotProcess.guildbot(
+            f"guildbot-{i}",
+            server,
+            workdir,
+            DATABASE_URL=db_url,
+            REDIS_URL=redis_url,
+            SHARD_COUNT=str(SHARDS),
+            SHARD_IDS=json.dumps(ids),
+            IDENTIFY_WINDOW_S=str(WINDOW),
+        )
+        for i, ids in enumerate(PROCESS_SHARDS)
+    ]
+    facts: dict[str, Any] = {}
+    try:
+        await asyncio.gather(*(b.start() for b in bots))
+        await asyncio.gather(*(b.wait_ready() for b in bots))
+        progress("our bot is ready in 2 processes; warming up")
+        await warm_up([traffic.slash("transfer"), traffic.slash("balance")], plan.warmup)
+        warm_transfers = await count(dsn, "SELECT count(*) FROM ledger WHERE kind = 'transfer_out'")
+
+        async def reset() -> None:
+            await reset_xp(dsn, redis_url)
+
+        transfer = Workload("transfer", "ours", lambda: traffic.slash("transfer"))
+        balance = Workload("balance", "ours", lambda: traffic.slash("balance"))
+        chat = Workload(
+            "chat (XP, level-up)",
+            "ours",
+            traffic.chat,
+            before_step=reset,
+            limit=len(traffic.everyone),  # each member speaks once per step
+        )
+        steps: list[Step] = []
+        for workload in (transfer, balance):
+            measured, _ = await measure(workload, plan, bots)
+            steps += measured
+        measured, facts["chat_checks"] = await measure(chat, plan, bots, chat_check=dsn)
+        steps += measured
+        ok_transfers = sum(s.run.outcomes["ok"] for s in steps if s.workload is transfer)
+        facts["transfers_answered_ok"] = ok_transfers
+        facts["ledger_transfers"] = (
+            await count(dsn, "SELECT count(*) FROM ledger WHERE kind = 'transfer_out'")
+            - warm_transfers
+        )
+        facts["bot_errors_logged"] = sum(len(b.errors()) for b in bots)
+    finally:
+        await stop_all(bots)
+    return steps, facts
+
+
+async def run_bare(
+    server: SandboxServer, traffic: Traffic, plan: Plan, workdir: Path
+) -> list[Step]:
+    """The bare discord.py bot in two processes: /ping and a message "ping"."""
+    bots = []
+    try:
+        for i, ids in enumerate(PROCESS_SHARDS):
+            env = bot_env(
+                server,
+                SHARD_COUNT=str(SHARDS),
+                SHARD_IDS=json.dumps(ids),
+                BARE_MODE="ping",
+                BARE_SYNC="1" if i == 0 else "0",
+                BARE_IDENTIFY_WINDOW=str(WINDOW),
+            )
+            bot = BotProcess(f"barebot-{i}", env, workdir, module="bench.barebot", args=())
+            bots.append(bot)
+            await bot.start()
+            await bot.wait_log("bare bot ready", within=60)
+        progress("the bare bot is ready in 2 processes; warming up")
+        await warm_up([traffic.slash("ping"), traffic.ping_message()], plan.warmup)
+        slash = Workload("/ping", "bare discord.py", lambda: traffic.slash("ping"))
+        message = Workload("message ping", "bare discord.py", traffic.ping_message)
+        steps: list[Step] = []
+        for workload in (slash, message):
+            measured, _ = await measure(workload, plan, bots)
+            steps += measured
+    finally:
+        await stop_all(bots)
+    return steps
+
+
+async def run(ctx: RunContext) -> Result:
+    """Ours, then the bare bot, through one sandbox."""
+    plan = PLANS[ctx.scale]
+    world = build_world(plan.guilds, 50, 30, 100, seed=7, shard_count=SHARDS)
+    result = Result(
+        name="commands",
+        title="commands end to end through the sandbox: ours against a bare discord.py ping",
+        scale=ctx.scale,
+        summary=plan.describe(),
+    )
+    with workdir("bench-commands-") as logs:
+        steps, facts = await run_all(ctx, plan, world, logs)
+    result.tables += [steps_table(steps), ceiling_table(steps)]
+    result.facts.update(facts)
+    result.facts["steps"] = [s.as_dict() for s in steps]
+    result.notes += notes(facts)
+    return result
+
+
+async def run_all(
+    ctx: RunContext, plan: Plan, world: World, logs: Path
+) -> tuple[list[Step], dict[str, Any]]:
+    """Servers, sandbox and watcher around ours and the bare bot."""
+    async with (
+        private_redis() as own_redis,
+        fresh_database(ctx.server_url) as db,
+        sandbox(world, identify_window=WINDOW, interaction_deadline=60) as server,
+    ):
+        watcher = ReplyWatcher(server)
+        watcher.start()
+        try:
+            traffic = Traffic(server, watcher, seed=20261127)
+            await seed_members(db.dsn, traffic.everyone)
+            await publish_commands(server, db.url)
+            ours, facts = await run_ours(server, traffic, plan, db.url, db.dsn, own_redis.url, logs)
+            bare = await run_bare(server, traffic, plan, logs)
+        finally:
+            await watcher.stop()
+    return ours + bare, facts
+
+
+def notes(facts: dict[str, Any]) -> list[str]:
+    """What the reader needs to read the tables."""
+    return [
+        "PostgreSQL: the shared server above (a database of the run's own); Redis: a "
+        "redis-server of the run's own (same binary as above), since bot processes keep fixed "
+        "keys (leases, identify queue) that concurrent runs would share.",
+        "answered/s: answers over the time from the first event to the last answer; p50/p99 "
+        "from the moment each event was due to be sent (the open loop sends on schedule, so a "
+        "slow bot shows as latency, not as a slower sender) to the moment the sandbox recorded "
+        "the bot's answer.",
+        "bot CPU: CPU time of the two bot processes over wall time (100% = one core); sandbox "
+        "CPU: the benchmark process, which runs the sandbox (gateway, REST) and the simulated "
+        "members; machine CPU: all cores, including PostgreSQL and Redis.",
+        "chat: each message comes from a member one XP short of level 1 who has not spoken "
+        "since the last reset, so it costs the whole XP path (Redis cooldown, row lock, "
+        "update) and a level-up message, which is its answer; the database had as many members "
+        "at level 1 as level-up messages were seen. A message that earns no level costs the "
+        "same minus the level-up message (and a message within the 60 s cooldown stops at "
+        "Redis).",
+        f"Transfers: /transfer amount 1 to a random member of the same guild; the ledger holds "
+        f"exactly one transfer per answered command ({facts.get('ledger_transfers'):,} rows "
+        f"for {facts.get('transfers_answered_ok'):,} answers).",
+    ]
+
+
+def answered(run: Run) -> int:
+    """Commands the bot answered (with a result or an error reply)."""
+    return run.outcomes["ok"] + run.outcomes["error"]
+
+
+def answered_rate(run: Run) -> float:
+    """Answers per second over the step's wall time."""
+    return answered(run) / run.wall if run.wall else float("nan")
+
+
+def steps_table(steps: list[Step]) -> Table:
+    """Every step."""
+    table = Table(
+        "Commands end to end (4 shards in 2 processes)",
+        [
+            "bot",
+            "workload",
+            "load",
+            "sent",
+            "answered",
+            "errors",
+            "answered/s",
+            "p50 ms",
+            "p99 ms",
+            "bot CPU",
+            "sandbox CPU",
+            "machine CPU",
+        ],
+    )
+    for step in steps:
+        run = step.run
+        table.add(
+            step.workload.bot,
+            step.workload.name,
+            step.load,
+            run.ops,
+            answered(run),
+            run.outcomes["error"],
+            answered_rate(run),
+            run.p50_ms,
+            run.p99_ms,
+            f"{step.bot_cpu / run.wall:.0%}",
+            f"{run.cpu_share:.0%}",
+            f"{run.machine_share:.0%}",
+        )
+    return table
+
+
+def ceiling_table(steps: list[Step]) -> Table:
+    """Saturation throughput of each workload against the bare bot's matching ping."""
+    saturated = {s.workload.name: s for s in steps if s.load.startswith("saturation")}
+    table = Table(
+        "Ceiling: answered/s at saturation",
+        ["workload", "ours answered/s", "bare discord.py", "bare answered/s", "ours vs bare"],
+    )
+    for name, baseline in (
+        ("transfer", "/ping"),
+        ("balance", "/ping"),
+        ("chat (XP, level-up)", "message ping"),
+    ):
+        ours, bare = saturated.get(name), saturated.get(baseline)
+        if ours is None or bare is None:
+            continue
+        ours_rate, bare_rate = answered_rate(ours.run), answered_rate(bare.run)
+        table.add(name, ours_rate, baseline, bare_rate, ratio(ours_rate, bare_rate))
+    return table
+
+
+BENCHMARK = Benchmark(
+    "commands", "commands end to end through the sandbox against a bare discord.py bot", run
+)
