@@ -4,7 +4,9 @@ Discord lets two connections identify as the same shard, and both then receive i
 pod therefore takes a lease in Redis before it connects a shard and renews it while it runs. Each
 change of owner increments the shard's fencing token; a holder that finds the lease gone or
 carrying another token stops that shard at once. A holder that cannot reach Redis for most of
-the TTL also stops its shard, before the lease can expire and another pod take it.
+the TTL also stops its shard, before the lease can expire and another pod take it. If Redis
+loses its data, no lease is granted for one TTL after that (the epoch), so the old holders have
+noticed and stopped before anyone else starts.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Protocol
 from app.coord.redis_link import RedisLink, RedisUnavailable
 
 log = logging.getLogger(__name__)
+
+EPOCH_KEY = "cluster:epoch"
 
 _ACQUIRE = """
 local cur = redis.call('GET', KEYS[1])
@@ -117,8 +121,27 @@ class RedisShardLeases:
     def _value(self, lease: Lease) -> str:
         return f"{self.owner}|{lease.fence}"
 
+    async def _wait_out_a_new_epoch(self) -> None:
+        """After Redis lost its data (or on a cluster's very first start), wait one TTL.
+
+        Leases and fencing counters are gone then, while the old holders still run their
+        shards until their next renewal finds the lease missing. Nobody takes a lease until a
+        full TTL after the epoch began, so every old holder has stopped first. A cold start of
+        the whole cluster pays this once.
+        """
+        try:
+            await self.link.run(lambda r: r.set(EPOCH_KEY, int(time.time() * 1000), nx=True))
+            began = int(await self.link.run(lambda r: r.get(EPOCH_KEY)) or 0) / 1000
+        except RedisUnavailable:
+            return
+        remaining = began + self.ttl - time.time()
+        if remaining > 0:
+            log.info("redis holds no earlier leases: waiting %.1f s before taking any", remaining)
+            await asyncio.sleep(remaining)
+
     async def acquire(self, shard_id: int, wait: float | None = None) -> Lease:
         """Take the shard's lease, waiting while another process holds it."""
+        await self._wait_out_a_new_epoch()
         lease_key, fence_key = self._keys(shard_id)
         deadline = None if wait is None else time.monotonic() + wait
         delay = 0.05

@@ -9,10 +9,11 @@ import aiohttp
 
 from app.bot.runner import publish_commands
 from app.sandbox import SandboxServer
+from bench.services import free_port
 from tests.bot.harness import TOKEN, bot_settings
 from tests.bot.processes import BotProcess, bot_env
 from tests.conftest import Backend
-from tests.services import free_port, wait_for
+from tests.services import wait_for
 
 
 async def publish(server: SandboxServer, db_url: str) -> None:

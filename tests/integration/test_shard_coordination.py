@@ -87,3 +87,18 @@ async def test_a_cancelled_waiter_does_not_keep_the_bucket(link: RedisLink) -> N
     await asyncio.gather(waiter, return_exceptions=True)
     ticket = await asyncio.wait_for(queue.acquire(2, max_concurrency=1), 5)
     await queue.release(ticket)
+
+
+async def test_after_redis_lost_its_data_no_lease_is_granted_for_a_ttl(
+    link: RedisLink, raw_redis: redis.Redis
+) -> None:
+    holder = RedisShardLeases(link, "pod-a", ttl=1.0)
+    await holder.acquire(5)
+    await delete_keys(raw_redis, "shard:*", "cluster:*")  # Redis restarted empty
+    claimant = RedisShardLeases(link, "pod-b", ttl=1.0)
+    started = time.monotonic()
+    taking = asyncio.create_task(claimant.acquire(5))
+    assert await holder.renew() == [5]  # the old holder notices first and stops the shard
+    await taking
+    assert time.monotonic() - started >= 0.9  # the new epoch held every lease back a TTL
+    await claimant.close()
