@@ -72,9 +72,31 @@ def snowflake(rng: random.Random | None = None) -> int:
 # --- databases -------------------------------------------------------------------------------
 
 
-def _with_database(url: str, name: str) -> str:
+def with_database(url: str, name: str) -> str:
+    """The same server URL pointing at another database."""
     head, _, _ = url.rpartition("/")
     return f"{head}/{name}"
+
+
+async def create_database(server_url: str, prefix: str = "bench") -> str:
+    """Create an empty database with a random name on the server; its URL."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return with_database(server_url, name)
+
+
+async def drop_database(server_url: str, url: str) -> None:
+    """Drop a database made by create_database, closing its sessions."""
+    name = url.rpartition("/")[2]
+    admin = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,22 +110,12 @@ class BenchDatabase:
 @asynccontextmanager
 async def fresh_database(server_url: str, prefix: str = "bench") -> AsyncIterator[BenchDatabase]:
     """Create a database with a random name, migrate it to head, drop it on exit."""
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = _with_database(server_url, name)
+    url = await create_database(server_url, prefix)
     try:
         await run_migrations(url)
         yield BenchDatabase(url, asyncpg_dsn(url))
     finally:
-        admin = await asyncpg.connect(asyncpg_dsn(server_url))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await drop_database(server_url, url)
 
 
 @asynccontextmanager

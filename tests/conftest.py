@@ -18,7 +18,8 @@ from app.db.migrate import run_migrations
 from app.domain import guilds
 from app.domain.economy import Bank
 from app.domain.leaderboard import Leaderboard
-from tests.services import create_database, drop_database, pg_base_url, redis_url
+from bench.harness import create_database, drop_database
+from tests.services import pg_base_url, redis_url
 
 T = TypeVar("T")
 
@@ -36,7 +37,7 @@ TABLES = "case_edits, cases, ledger, refusals, members, guild_settings"
 def pg_url() -> Iterator[str]:
     """A fresh database on the test server, migrated to head, dropped at the end."""
     base = pg_base_url()
-    url = run_in_thread(create_database(base))
+    url = run_in_thread(create_database(base, "test"))
     run_in_thread(run_migrations(url))
     yield url
     run_in_thread(drop_database(base, url))

@@ -5,17 +5,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-import secrets
 import shutil
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-import asyncpg
 import pytest
 
-from app.db.migrate import asyncpg_dsn
 from bench.services import PrivateRedis
 from bench.services import private_redis as bench_private_redis
 
@@ -36,33 +33,6 @@ def redis_url() -> str:
     if not url:
         pytest.skip("TEST_REDIS_URL is not set: run the suite with `make test`")
     return url
-
-
-def with_database(url: str, name: str) -> str:
-    """The same server URL pointing at another database."""
-    head, _, _ = url.rpartition("/")
-    return f"{head}/{name}"
-
-
-async def create_database(base_url: str, prefix: str = "t") -> str:
-    """Create an empty database with a random name and return its URL."""
-    name = f"{prefix}_{secrets.token_hex(4)}"
-    conn = await asyncpg.connect(asyncpg_dsn(base_url))
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return with_database(base_url, name)
-
-
-async def drop_database(base_url: str, url: str) -> None:
-    """Drop a database created by create_database, closing its sessions."""
-    name = url.rpartition("/")[2]
-    conn = await asyncpg.connect(asyncpg_dsn(base_url))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 @asynccontextmanager

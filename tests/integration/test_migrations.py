@@ -12,7 +12,8 @@ import asyncpg
 import pytest
 
 from app.db.migrate import MIGRATIONS_DIR, asyncpg_dsn, make_migration, run_migrations
-from tests.services import create_database, drop_database, pg_base_url
+from bench.harness import create_database, drop_database
+from tests.services import pg_base_url
 
 pytestmark = pytest.mark.slow
 
