@@ -26,10 +26,12 @@ from app.bot.rebalance import Rebalancer
 from app.bot.sharding import ShardKeeper
 from app.config import Settings
 from app.coord import Coordination
+from app.coord.locks import RedisLocks
 from app.coord.shard_plan import ShardPlan, cluster_shard_count, pod_index
 from app.db.connect import open_database
 from app.domain.economy import Bank
 from app.domain.leaderboard import Leaderboard
+from app.ops import metrics
 from app.ops.logs import log_context
 
 log = logging.getLogger(__name__)
@@ -207,6 +209,8 @@ class GuildBot(commands.AutoShardedBot):
             )
         else:
             self.coord = Coordination.local(s.lock_wait_ms)
+        if isinstance(self.coord.locks, RedisLocks):
+            self.coord.locks.on_wait = metrics.REDIS_LOCK_WAIT.observe
         self._bank = Bank(self.coord, s.transfer_max, s.grant_max)
         self._leaderboard = Leaderboard(self.coord.leaderboard)
         if s.shard_count == "auto":

@@ -87,14 +87,12 @@ class RedisIdentifyQueue:
         self.window = window
         self.prefix = prefix
         self.local = LocalIdentifyQueue(window)
-        self.waited_seconds = 0.0
 
     async def acquire(self, shard_id: int, max_concurrency: int) -> Ticket:
         """Wait until this pod may identify `shard_id` (polls with jittered backoff)."""
         bucket = shard_id % max(1, max_concurrency)
         key = f"{self.prefix}:bucket:{bucket}"
         token = f"{shard_id}:{secrets.token_hex(6)}"
-        started = time.monotonic()
         delay = 0.05
         ticket = await self.local.acquire(shard_id, max_concurrency)  # order this pod's shards
         try:
@@ -112,7 +110,6 @@ class RedisIdentifyQueue:
         except BaseException:
             await self.local.release(ticket)
             raise
-        self.waited_seconds += time.monotonic() - started
         ticket.token = token
         return ticket
 

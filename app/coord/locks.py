@@ -11,7 +11,7 @@ import asyncio
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from typing import Protocol
 
@@ -73,7 +73,8 @@ class RedisLocks:
         self.link = link
         self.ttl_ms = ttl_ms
         self.wait = wait_ms / 1000
-        self.waited_seconds = 0.0  # cumulative, for metrics
+        #: Called with each wait's length in seconds (the bot feeds a histogram with it).
+        self.on_wait: Callable[[float], None] | None = None
 
     @asynccontextmanager
     async def hold(self, keys: Iterable[str]) -> AsyncIterator[bool]:
@@ -84,7 +85,8 @@ class RedisLocks:
         acquired: list[str] = []
         with suppress(RedisUnavailable):
             acquired = await self._acquire(ordered, token, started + self.wait)
-        self.waited_seconds += time.monotonic() - started
+        if self.on_wait is not None:
+            self.on_wait(time.monotonic() - started)
         try:
             yield len(acquired) == len(ordered)
         finally:

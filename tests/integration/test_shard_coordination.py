@@ -11,6 +11,7 @@ import redis.asyncio as redis
 
 from app.coord.identify import RedisIdentifyQueue
 from app.coord.leases import RedisShardLeases
+from app.coord.locks import RedisLocks
 from app.coord.redis_link import RedisLink
 from tests.conftest import delete_keys
 from tests.services import wait_for
@@ -102,3 +103,12 @@ async def test_after_redis_lost_its_data_no_lease_is_granted_for_a_ttl(
     await taking
     assert time.monotonic() - started >= 0.9  # the new epoch held every lease back a TTL
     await claimant.close()
+
+
+async def test_account_lock_waits_are_reported(link: RedisLink) -> None:
+    locks = RedisLocks(link, ttl_ms=2_000, wait_ms=200)
+    waits: list[float] = []
+    locks.on_wait = waits.append
+    async with locks.hold(["g:1", "g:2"]) as first, locks.hold(["g:2"]) as second:
+        assert first and not second  # the bounded wait ran out: going on unlocked
+    assert len(waits) == 2 and waits[1] >= 0.2
