@@ -1,0 +1,1 @@
+"""guildbot: a sharded Discord community bot (economy, levels, moderation)."""

@@ -1,12 +1,14 @@
-"""Command line of the bot.
+"""Command line of the bot: the `guildbot` console script, or `python -m app`.
 
-python -m app                  Discord when DISCORD_TOKEN is set, else the sandbox console
-python -m app run              connect to Discord (DISCORD_TOKEN)
-python -m app sandbox [...]    the sandbox console with the bot on the embedded default
-python -m app sandbox serve    only the sandbox server, for other clients and benchmarks
-python -m app migrate          apply PostgreSQL migrations (safe from many pods at once)
-python -m app makemigration N  write a migration for model changes
-python -m app sync-commands    register slash commands (globally or with --guild ID)
+guildbot                  Discord when DISCORD_TOKEN is set, else the sandbox console
+guildbot run              connect to Discord (DISCORD_TOKEN)
+guildbot sandbox [...]    the sandbox console with the bot on the embedded default
+guildbot sandbox serve    only the sandbox server, for other clients and benchmarks
+guildbot web              the moderators' web console (OAuth2 sign-in, case search, export)
+guildbot migrate          apply PostgreSQL migrations (safe from many pods at once)
+guildbot makemigration N  write a migration for model changes
+guildbot sync-commands    register slash commands (globally or with --guild ID)
+guildbot shard-plan       which pod runs which shards (--live: the assignment in Redis)
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 from app.config import Settings, get_settings
+from app.ops.exits import Fatal
 from app.ops.logs import setup_logging
 
 
@@ -27,27 +31,50 @@ def _run(settings: Settings, args: argparse.Namespace, rest: list[str]) -> int:
     if not settings.discord_token:
         print("DISCORD_TOKEN is not set: `python -m app sandbox` runs the bot without Discord.")
         return 2
-    return run_bot(settings)
+    if not settings.is_sqlite:  # SQLite creates its schema itself at start
+        from app.db.migrate import check_schema
+        from app.db.schema import MIGRATIONS_DIR
+
+        asyncio.run(check_schema(settings.database_url, settings.migrations_dir or MIGRATIONS_DIR))
+    return _naming_failures(settings, lambda: run_bot(settings))
 
 
 def _sandbox(settings: Settings, args: argparse.Namespace, rest: list[str]) -> int:
-    from app.sandbox.cli import console_main, serve_main
-
+    # The sandbox is a package beside the bot (the production image leaves it out): imported
+    # here only, when asked for, so that the bot itself never loads it.
+    try:
+        from sandbox.cli import console_main, serve_main
+    except ModuleNotFoundError as error:
+        if error.name != "sandbox":
+            raise
+        print(
+            "The sandbox is not installed here (the production image leaves it out): "
+            "run `python -m app sandbox` from a checkout of the repository.",
+            file=sys.stderr,
+        )
+        return 2
     if rest[:1] == ["serve"]:
         return serve_main(rest[1:])
     from app.bot.runner import sandbox_bot_factory
+    from app.web.embedded import web_beside
 
-    if "LOG_LEVEL" not in os.environ:  # the console is for people: only problems in between
-        logging.getLogger().setLevel(logging.WARNING)
-        logging.getLogger("discord").setLevel(logging.ERROR)
-    return console_main(rest, sandbox_bot_factory)
+    # The console owns the terminal: the log goes to this file (warnings also on screen).
+    return console_main(
+        rest, sandbox_bot_factory, log_file=Path("data/sandbox.log"), companion=web_beside
+    )
+
+
+def _web(settings: Settings, args: argparse.Namespace, rest: list[str]) -> int:
+    from app.web.server import web_command
+
+    return _naming_failures(settings, lambda: web_command(settings))
 
 
 def _migrate(settings: Settings, args: argparse.Namespace, rest: list[str]) -> int:
-    from app.db.connect import is_sqlite
-    from app.db.migrate import MIGRATIONS_DIR, run_migrations
+    from app.db.migrate import run_migrations
+    from app.db.schema import MIGRATIONS_DIR
 
-    if is_sqlite(settings.database_url):
+    if settings.is_sqlite:
         print("SQLite needs no migrations: its schema is created from the models at start.")
         return 0
     applied = asyncio.run(
@@ -68,7 +95,24 @@ def _makemigration(settings: Settings, args: argparse.Namespace, rest: list[str]
 def _sync_commands(settings: Settings, args: argparse.Namespace, rest: list[str]) -> int:
     from app.bot.runner import sync_commands
 
-    return sync_commands(settings, args.guild)
+    return _naming_failures(settings, lambda: sync_commands(settings, args.guild))
+
+
+def _naming_failures(settings: Settings, command: Callable[[], int]) -> int:
+    """Run a command that reaches Discord (and serves the ops endpoints), naming its failures.
+
+    The OSErrors whose cause is known (app/ops/exits.py) become `Fatal`: one line instead of a
+    traceback.
+    """
+    from app.ops.exits import serving_failure
+
+    try:
+        return command()
+    except OSError as error:
+        fatal = serving_failure(error, settings)
+        if fatal is None:
+            raise
+        raise fatal from None
 
 
 def _shard_plan(settings: Settings, args: argparse.Namespace, rest: list[str]) -> int:
@@ -96,12 +140,13 @@ def _live_plan(settings: Settings, shards: object) -> int:
     from app.coord.cluster_view import describe_live
     from app.coord.redis_link import RedisLink
 
-    if not settings.redis_url or not isinstance(shards, int):
+    redis_url = settings.redis_url
+    if not redis_url or not isinstance(shards, int):
         print("--live needs REDIS_URL and a numeric SHARD_COUNT (or --shards N)")
         return 2
 
     async def show() -> str:
-        link = RedisLink(settings.redis_url)  # type: ignore[arg-type]
+        link = RedisLink(redis_url)
         try:
             return await describe_live(link, shards, settings.rebalance_grace_s)
         finally:
@@ -114,6 +159,7 @@ def _live_plan(settings: Settings, shards: object) -> int:
 COMMANDS = {
     "run": _run,
     "sandbox": _sandbox,
+    "web": _web,
     "migrate": _migrate,
     "makemigration": _makemigration,
     "sync-commands": _sync_commands,
@@ -124,17 +170,22 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command."""
     parser = argparse.ArgumentParser(
-        prog="python -m app", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        # `python -m app` would otherwise call itself __main__.py; the console script, guildbot.
+        prog="python -m app" if sys.argv[0].endswith("__main__.py") else None,
+        description="A sharded Discord bot: economy, levels and moderation. With no command it "
+        "connects to Discord when DISCORD_TOKEN is set, else opens the sandbox console.",
+        epilog="`COMMAND --help` shows a command's options.",
     )
-    sub = parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     sub.add_parser("run", help="connect to Discord with DISCORD_TOKEN")
-    sub.add_parser("sandbox", help="the sandbox console (or `sandbox serve`)", add_help=False)
+    sub.add_parser("sandbox", help="the bot in a local Discord (`sandbox serve`)", add_help=False)
+    sub.add_parser("web", help="the moderators' web console (Discord sign-in)")
     sub.add_parser("migrate", help="apply database migrations (PostgreSQL) under a lock")
     make = sub.add_parser("makemigration", help="write a migration for model changes")
     make.add_argument("name")
     sync = sub.add_parser("sync-commands", help="register slash commands")
     sync.add_argument("--guild", type=int, default=None, help="only in this guild (instant)")
-    plan = sub.add_parser("shard-plan", help="print which pod runs which shards")
+    plan = sub.add_parser("shard-plan", help="which pod runs which shards (--live: in Redis)")
     plan.add_argument("--shards", type=int, help="total shards (default: SHARD_COUNT)")
     plan.add_argument("--per-pod", type=int, help="shards per pod (default: SHARDS_PER_POD)")
     plan.add_argument("--pod", type=int, help="also print this pod's shards")
@@ -145,7 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     setup_logging(settings.log_level)
     command = args.command or ("run" if settings.discord_token else "sandbox")
-    return COMMANDS[command](settings, args, rest)
+    try:
+        return COMMANDS[command](settings, args, rest)
+    except Fatal as fatal:  # one line naming what failed and where (app/ops/exits.py)
+        logging.getLogger("app").error("%s", fatal.line)
+        return int(fatal.code)
 
 
 if __name__ == "__main__":

@@ -12,10 +12,23 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SQLITE_DEFAULT = "sqlite://data/bot.sqlite3"
+
+
+class SettingConflict(ValueError):
+    """Settings that cannot hold together; `setting` names the one to change."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+def is_sqlite(url: str) -> bool:
+    """True for the embedded SQLite database, False for PostgreSQL."""
+    return url.startswith("sqlite://")
 
 
 class Settings(BaseSettings):
@@ -36,11 +49,13 @@ class Settings(BaseSettings):
     shard_ids: list[int] | None = None
     shards_per_pod: int | None = Field(None, ge=1, le=10_000)
     pod_index: int | None = Field(None, ge=0)
+    ops_host: str = Field("127.0.0.1", min_length=1)
     ops_port: int = Field(8080, ge=0, le=65_535)
     identify_window_s: float = Field(5.0, gt=0, le=60)
     identify_min_remaining: int = Field(50, ge=0)
     lease_ttl_s: float = Field(15.0, ge=1, le=600)
     rebalance_grace_s: float = Field(60.0, ge=1, le=3600)
+    outbox_lease_s: float = Field(30.0, ge=1, le=600)
     log_level: str = "INFO"
     migrations_dir: Path | None = None
 
@@ -49,6 +64,19 @@ class Settings(BaseSettings):
     lock_ttl_ms: int = Field(5_000, ge=100, le=600_000)
     lock_wait_ms: int = Field(2_000, ge=0, le=600_000)
     leaderboard_cache_ttl_s: int = Field(3_600, ge=10, le=7 * 86_400)
+    # The deadline of a command (app/ops/deadline.py).
+    clock_skew_s: float = Field(1.0, ge=0, le=60)
+    prefix_command_max_age_s: float = Field(30.0, gt=0, le=3_600)
+    command_timeout_s: float = Field(30.0, gt=0, le=840)
+    # The moderators' web console (app/web).
+    web_host: str = Field("127.0.0.1", min_length=1)
+    web_port: int = Field(8081, ge=0, le=65_535)
+    web_url: str = "http://127.0.0.1:8081"
+    discord_client_id: str | None = None
+    discord_client_secret: str | None = None
+    discord_authorize_url: str = "https://discord.com/oauth2/authorize"
+    web_session_ttl_s: int = Field(8 * 3_600, ge=60, le=30 * 86_400)
+    web_access_ttl_s: float = Field(60.0, ge=0, le=60)
 
     @field_validator("database_url")
     @classmethod
@@ -60,7 +88,7 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _known_redis(cls, value: str | None) -> str | None:
-        if value in (None, ""):
+        if not value:
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
@@ -81,15 +109,49 @@ class Settings(BaseSettings):
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        """Checks across fields, made before anything connects anywhere."""
+        if self.db_pool_min > self.db_pool_max:
+            raise SettingConflict(
+                "DB_POOL_MIN",
+                f"{self.db_pool_min} is above DB_POOL_MAX ({self.db_pool_max})",
+            )
+        count = self.shard_count if isinstance(self.shard_count, int) else None
+        if self.shards_per_pod is not None and count is None:
+            raise SettingConflict("SHARDS_PER_POD", "needs a numeric SHARD_COUNT")
+        if self.shard_ids is not None:
+            self._check_shard_ids(self.shard_ids, count)
+        return self
+
+    @staticmethod
+    def _check_shard_ids(ids: list[int], count: int | None) -> None:
+        if count is None:
+            raise SettingConflict("SHARD_IDS", "needs a numeric SHARD_COUNT")
+        if not ids:
+            raise SettingConflict("SHARD_IDS", "names no shard (leave it unset for all of them)")
+        outside = sorted({i for i in ids if not 0 <= i < count})
+        if outside:
+            raise SettingConflict(
+                "SHARD_IDS",
+                f"shard(s) {', '.join(map(str, outside))} outside SHARD_COUNT={count}"
+                f" (shards are numbered 0 to {count - 1})",
+            )
+        if len(set(ids)) != len(ids):
+            raise SettingConflict("SHARD_IDS", "names a shard twice")
+
     @property
-    def is_postgres(self) -> bool:
-        """True when the database is PostgreSQL rather than the embedded SQLite file."""
-        return not self.database_url.startswith("sqlite://")
+    def is_sqlite(self) -> bool:
+        """True when the database is the embedded SQLite file rather than PostgreSQL."""
+        return is_sqlite(self.database_url)
 
 
 def describe_error(error: ValidationError) -> str:
     """One line naming the first invalid variable and what is wrong with it."""
     first = error.errors()[0]
+    cause = (first.get("ctx") or {}).get("error")
+    if isinstance(cause, SettingConflict):
+        return f"invalid setting {cause.setting}: {cause}"
     name = str(first["loc"][0]).upper() if first["loc"] else "settings"
     return f"invalid setting {name}: {first['msg']}"
 

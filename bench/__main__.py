@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from app.db.migrate import asyncpg_dsn
+from app.db.postgres import asyncpg_dsn
 from bench import registry
 from bench.harness import SCALES, MissingServers, Result, RunContext, Scale, server_urls
 from bench.report import DEFAULT_OUTPUT, environment, render, write_section
@@ -76,7 +76,7 @@ async def run_one(
     print(f"[bench] {name} at scale {scale} ...", file=sys.stderr, flush=True)
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    result = await benchmark.run(RunContext(scale, server_url, redis_url, minutes))
+    result = await benchmark.run(RunContext(benchmark, scale, server_url, redis_url, minutes))
     seconds = time.perf_counter() - started
     load = (load_before, os.getloadavg()[0])
     print(result.text(), flush=True)

@@ -10,8 +10,8 @@ DISCORD_GATEWAY_URL, SHARD_COUNT and SHARD_IDS (a JSON list), plus
   `chunk_guilds_at_startup`, `max_messages=1000`) plus the members intent when BARE_MEMBERS=1:
   what a bot holds in memory when nobody configured its caches.
 - BARE_SYNC=1: publish the bot's slash commands (replacing the application's) once logged in.
-- BARE_IDENTIFY_WINDOW: seconds between this process's shards' IDENTIFYs (discord.py's
-  default hook waits 5 s; the sandbox's window is shorter).
+- IDENTIFY_WINDOW_S (the bot's own setting): seconds between this process's shards'
+  IDENTIFYs (discord.py's default hook waits 5 s; the sandbox's window is shorter).
 
 It prints `bare bot ready: {"guilds": N, "members": M, ...}` on stderr once every shard is
 ready (on_ready).
@@ -24,21 +24,22 @@ import json
 import logging
 import os
 import sys
+from typing import Any
 
 import discord
 from discord.ext import commands
 
-from app.bot.runner import point_discord
+from app.bot.discord_internals import point_discord
 
 
 class BareBot(commands.AutoShardedBot):
     """A plain AutoShardedBot; with `ping` it answers /ping and "ping"."""
 
-    def __init__(self, ping: bool, members: bool, window: float, **options: object) -> None:
+    def __init__(self, ping: bool, members: bool, window: float, **options: Any) -> None:
         intents = discord.Intents.default()
         intents.members = members
         intents.message_content = ping
-        super().__init__(command_prefix="!", intents=intents, **options)  # type: ignore[arg-type]
+        super().__init__(command_prefix="!", intents=intents, **options)
         self.ping = ping
         self.window = window
         if ping:
@@ -87,7 +88,7 @@ async def main() -> None:
     bot = BareBot(
         ping=os.environ.get("BARE_MODE", "ping") == "ping",
         members=os.environ.get("BARE_MEMBERS") == "1",
-        window=float(os.environ.get("BARE_IDENTIFY_WINDOW", "5")),
+        window=float(os.environ.get("IDENTIFY_WINDOW_S", "5")),
         **options,
     )
     async with bot:

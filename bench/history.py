@@ -7,38 +7,34 @@ member with thousands of cases and a moderator who handled half the guild's case
 deep pages are deep. Every other guild holds the same number of cases spread over 200 members
 and 10 moderators.
 
-Ours is `app.domain.moderation.history` (WHERE ... AND number < cursor ORDER BY number DESC
-LIMIT 11, through Tortoise); the baseline is the same Tortoise query with ORDER BY number DESC
-OFFSET k LIMIT 10, for the same pages. Both must return the same rows.
+Ours is `Moderation.history` (app/domain/moderation.py: WHERE ... AND number < cursor ORDER BY
+number DESC LIMIT 11, through Tortoise); the baseline is the same Tortoise query with ORDER BY
+number DESC OFFSET k LIMIT 10, for the same pages. Both must return the same rows.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-import asyncpg
+from typing import Any, Required, TypedDict
 
 from app.db.models import Case
-from app.domain import moderation
-from bench.harness import (
-    Benchmark,
-    Result,
-    Run,
-    RunContext,
-    Scale,
-    Table,
+from app.domain.moderation import Moderation
+from bench.data import (
+    BenchDatabase,
+    connect,
+    fetch_value,
     fresh_database,
-    interleaved,
     open_tortoise,
-    progress,
-    ratio,
-    stopwatch,
     tortoise_context,
     vacuum_analyze,
 )
+from bench.harness import Benchmark, Result, RunContext, Scale, progress
+from bench.tables import Table, ratio
+from bench.timing import Run, interleaved, stopwatch
 
 PER_PAGE = 10
 GUILD_BASE = 500_000_000_000_000_000
@@ -49,6 +45,14 @@ MODERATORS_PER_GUILD = 10
 HEAVY_MEMBER = TARGET_BASE + 10_000
 HEAVY_MODERATOR = MODERATOR_BASE + 100
 ACTIONS = "ARRAY['warn','note','timeout','kick','ban','tempban','unban','untimeout','fine']"
+
+
+class CaseFilter(TypedDict, total=False):
+    """What a page of cases is filtered on: the guild, and a member or a moderator."""
+
+    guild_id: Required[int]
+    target_id: int
+    moderator_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +124,8 @@ def _span(total: int, batches: int, b: int) -> tuple[int, int]:
 async def load(dsn: str, shape: Shape) -> dict[str, float]:
     """Generate the case log in PostgreSQL; returns the timings of each step."""
     start = datetime(2024, 1, 1, tzinfo=UTC)
-    conn = await asyncpg.connect(dsn)
     timings: dict[str, float] = {}
-    try:
+    async with connect(dsn) as conn:
         async with stopwatch() as insert_time:
             for b in range(shape.batches):
                 lo, hi = _span(shape.per_guild, shape.batches, b)
@@ -145,18 +148,27 @@ async def load(dsn: str, shape: Shape) -> dict[str, float]:
                 progress(f"inserted batch {b + 1}/{shape.batches}")
             await conn.execute(SETTINGS, start)
         timings["insert"] = insert_time[0]
-    finally:
-        await conn.close()
-    async with stopwatch() as vacuum_time:
-        await vacuum_analyze(dsn, "cases", "guild_settings")
-    timings["vacuum"] = vacuum_time[0]
+    timings["vacuum"] = await vacuum_analyze(dsn, "cases", "guild_settings")
     return timings
+
+
+@asynccontextmanager
+async def loaded_log(
+    server_url: str, shape: Shape
+) -> AsyncIterator[tuple[BenchDatabase, dict[str, float], dict[str, Any]]]:
+    """A fresh database holding the case log, Tortoise open on it (2 connections): the
+    database, the load's timings and `describe`'s figures."""
+    async with fresh_database(server_url) as db, tortoise_context():
+        progress(f"generating {shape.cases:,} cases in PostgreSQL")
+        timings = await load(db.dsn, shape)
+        info = await describe(db.dsn)
+        await open_tortoise(db.url, 2)
+        yield db, timings, info
 
 
 async def describe(dsn: str) -> dict[str, Any]:
     """Row counts and sizes after the load."""
-    conn = await asyncpg.connect(dsn)
-    try:
+    async with connect(dsn) as conn:
         row = await conn.fetchrow(
             """
             SELECT (SELECT count(*) FROM cases) AS cases,
@@ -170,51 +182,46 @@ async def describe(dsn: str) -> dict[str, Any]:
             HEAVY_MEMBER,
             HEAVY_MODERATOR,
         )
-        return dict(row)
-    finally:
-        await conn.close()
+    return dict(row)
 
 
 async def cursor_before(dsn: str, field: str, who: int, page: int) -> int:
     """The keyset cursor that opens `page`: the last case number of the page before it."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(
-            f"SELECT number FROM cases WHERE guild_id = $1 AND {field} = $2"
-            " ORDER BY number DESC OFFSET $3 LIMIT 1",
-            GUILD_BASE,
-            who,
-            (page - 1) * PER_PAGE - 1,
-        )
-    finally:
-        await conn.close()
+    return await fetch_value(
+        dsn,
+        f"SELECT number FROM cases WHERE guild_id = $1 AND {field} = $2"
+        " ORDER BY number DESC OFFSET $3 LIMIT 1",
+        GUILD_BASE,
+        who,
+        (page - 1) * PER_PAGE - 1,
+    )
 
 
-async def keyset_page(filters: dict[str, int], before: int | None) -> list[int]:
+async def keyset_page(filters: CaseFilter, before: int | None) -> list[int]:
     """Ours: one page through the domain function, as the bot's /cases command reads it."""
-    page = await moderation.history(limit=PER_PAGE, before=before, **filters)  # type: ignore[arg-type]
+    page = await Moderation().history(limit=PER_PAGE, before=before, **filters)
     return [case.number for case in page.cases]
 
 
-async def offset_page(filters: dict[str, int], offset: int) -> list[int]:
+async def offset_page(filters: CaseFilter, offset: int) -> list[int]:
     """The baseline: the same filter with ORDER BY number DESC OFFSET k LIMIT 10."""
     rows = await Case.filter(**filters).order_by("-number").offset(offset).limit(PER_PAGE)
     return [case.number for case in rows]
 
 
-async def walk_keyset(filters: dict[str, int]) -> list[int]:
+async def walk_keyset(filters: CaseFilter) -> list[int]:
     """Every page in turn, following the cursor."""
     numbers: list[int] = []
     before: int | None = None
     while True:
-        page = await moderation.history(limit=PER_PAGE, before=before, **filters)  # type: ignore[arg-type]
+        page = await Moderation().history(limit=PER_PAGE, before=before, **filters)
         numbers += [case.number for case in page.cases]
         if page.next_before is None:
             return numbers
         before = page.next_before
 
 
-async def walk_offset(filters: dict[str, int]) -> list[int]:
+async def walk_offset(filters: CaseFilter) -> list[int]:
     """Every page in turn, OFFSET 0, 10, 20 ... until a page comes back short."""
     numbers: list[int] = []
     offset = 0
@@ -227,7 +234,7 @@ async def walk_offset(filters: dict[str, int]) -> list[int]:
 
 
 async def compare(
-    filter_sets: list[dict[str, int]], before: int | None, offset: int, count: int
+    filter_sets: list[CaseFilter], before: int | None, offset: int, count: int
 ) -> tuple[Run, Run, bool]:
     """Time one page both ways over the filter sets in turn; True when both saw the same rows."""
     seen: dict[str, list[list[int]]] = {"keyset": [], "offset": []}
@@ -248,34 +255,25 @@ async def run(ctx: RunContext) -> Result:
     """Load the case log, then time each page both ways and check they agree."""
     shape = SHAPES[ctx.scale]
     rng = random.Random(20261128)
-    result = Result(
-        name="history",
-        title="moderation history: keyset pages (ours) against OFFSET pages",
-        scale=ctx.scale,
-        summary=(
-            f"{shape.cases:,} cases over {shape.guilds:,} guilds ({shape.per_guild:,} per "
-            f"guild over {TARGETS_PER_GUILD} members and {MODERATORS_PER_GUILD} moderators; "
-            f"one heavy guild of {shape.heavy_cases:,}); each query {shape.queries} times, in "
-            "turn with the other pagination after 5 unmeasured runs, one caller."
-        ),
+    result = ctx.result(
+        f"{shape.cases:,} cases over {shape.guilds:,} guilds ({shape.per_guild:,} per "
+        f"guild over {TARGETS_PER_GUILD} members and {MODERATORS_PER_GUILD} moderators; "
+        f"one heavy guild of {shape.heavy_cases:,}); each query {shape.queries} times, in "
+        "turn with the other pagination after 5 unmeasured runs, one caller."
     )
-    async with fresh_database(ctx.server_url) as db, tortoise_context():
-        progress(f"generating {shape.cases:,} cases in PostgreSQL")
-        timings = await load(db.dsn, shape)
-        info = await describe(db.dsn)
-        await open_tortoise(db.url, 2)
-        member = {"guild_id": GUILD_BASE, "target_id": HEAVY_MEMBER}
-        moderator = {"guild_id": GUILD_BASE, "moderator_id": HEAVY_MODERATOR}
+    async with loaded_log(ctx.server_url, shape) as (db, timings, info):
+        member: CaseFilter = {"guild_id": GUILD_BASE, "target_id": HEAVY_MEMBER}
+        moderator: CaseFilter = {"guild_id": GUILD_BASE, "moderator_id": HEAVY_MODERATOR}
         member_page = max(2, int(info["member"] / PER_PAGE * 0.8))
         moderator_page = max(2, int(info["moderator"] / PER_PAGE * 0.8))
-        randoms = [
+        randoms: list[CaseFilter] = [
             {
                 "guild_id": GUILD_BASE + rng.randrange(1, shape.guilds),
                 "target_id": TARGET_BASE + rng.randrange(TARGETS_PER_GUILD),
             }
             for _ in range(shape.queries)
         ]
-        queries: list[tuple[str, list[dict[str, int]], int, int | None]] = [
+        queries: list[tuple[str, list[CaseFilter], int, int | None]] = [
             ("heavy member, page 1", [member], 1, None),
             (
                 f"heavy member, page {member_page:,}",
@@ -360,4 +358,8 @@ async def run(ctx: RunContext) -> Result:
     return result
 
 
-BENCHMARK = Benchmark("history", "moderation history: keyset vs OFFSET pagination", run)
+BENCHMARK = Benchmark(
+    "history",
+    "moderation history: keyset pages (ours) against OFFSET pages",
+    run,
+)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -23,26 +22,18 @@ import asyncpg
 from app.coord.leaderboard_cache import RedisLeaderboard, Standing
 from app.coord.redis_link import RedisLink
 from app.domain.leaderboard import Leaderboard
-from bench.harness import (
-    Benchmark,
-    Result,
-    Run,
-    RunContext,
-    Scale,
-    Table,
+from bench.data import (
+    connect,
     copy_members,
     drop_leaderboard_keys,
     fresh_database,
-    interleaved,
-    member_row,
     open_tortoise,
-    progress,
-    ratio,
-    snowflake,
-    stopwatch,
     tortoise_context,
     vacuum_analyze,
 )
+from bench.harness import Benchmark, Result, RunContext, Scale, progress, snowflake
+from bench.tables import Table, ratio
+from bench.timing import Run, interleaved, stopwatch
 
 MEMBERS: dict[Scale, int] = {"tiny": 2_000, "small": 100_000, "full": 1_000_000}
 QUERIES: dict[Scale, int] = {"tiny": 20, "small": 200, "full": 200}
@@ -100,15 +91,13 @@ def balances(count: int, rng: random.Random) -> list[int]:
 
 async def load(dsn: str, guild_id: int, coins: list[int]) -> dict[str, float]:
     """COPY the members into `members` and `tutorial_members`; returns the timings."""
-    now = datetime.now(UTC)
     timings: dict[str, float] = {}
-    conn = await asyncpg.connect(dsn)
-    try:
+    async with connect(dsn) as conn:
         await conn.execute(TUTORIAL_TABLE)
         async with stopwatch() as members_time:
             for start in range(0, len(coins), CHUNK):
                 rows = [
-                    member_row(guild_id, USER_BASE + i, coins[i], now)
+                    (guild_id, USER_BASE + i, coins[i])
                     for i in range(start, min(start + CHUNK, len(coins)))
                 ]
                 await copy_members(conn, rows)
@@ -122,24 +111,17 @@ async def load(dsn: str, guild_id: int, coins: list[int]) -> dict[str, float]:
                     "tutorial_members", records=rows_t, columns=["guild_id", "user_id", "balance"]
                 )
         timings["members"], timings["tutorial"] = members_time[0], tutorial_time[0]
-    finally:
-        await conn.close()
-    async with stopwatch() as vacuum_time:
-        await vacuum_analyze(dsn, "members", "tutorial_members")
-    timings["vacuum"] = vacuum_time[0]
+    timings["vacuum"] = await vacuum_analyze(dsn, "members", "tutorial_members")
     return timings
 
 
 async def sizes(dsn: str) -> dict[str, int]:
     """Bytes on disk of each table with its indexes."""
-    conn = await asyncpg.connect(dsn)
-    try:
+    async with connect(dsn) as conn:
         return {
             table: await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", table)
             for table in ("members", "tutorial_members")
         }
-    finally:
-        await conn.close()
 
 
 async def run(ctx: RunContext) -> Result:
@@ -151,16 +133,11 @@ async def run(ctx: RunContext) -> Result:
     guild_id = snowflake(rng)
     coins = balances(members, rng)
     asked = [USER_BASE + i for i in rng.sample(range(members), queries)]
-    result = Result(
-        name="leaderboard",
-        title="leaderboard pages and ranks: Redis cache, PostgreSQL index, tutorial",
-        scale=ctx.scale,
-        summary=(
-            f"one guild of {members:,} members (log-normal balances); each query "
-            f"{queries} times after 5 unmeasured runs, one caller, the sources taking turns; "
-            f"page {deep:,} is OFFSET {(deep - 1) * PER_PAGE:,}; ranks of {queries} random "
-            "members."
-        ),
+    result = ctx.result(
+        f"one guild of {members:,} members (log-normal balances); each query "
+        f"{queries} times after 5 unmeasured runs, one caller, the sources taking turns; "
+        f"page {deep:,} is OFFSET {(deep - 1) * PER_PAGE:,}; ranks of {queries} random "
+        "members."
     )
     async with fresh_database(ctx.server_url) as db, tortoise_context():
         progress(f"loading {members:,} members twice (COPY)")
@@ -310,5 +287,7 @@ def _facts(answers: dict[str, dict[str, list[Any]]], deep: int, rebuilt: bool) -
 
 
 BENCHMARK = Benchmark(
-    "leaderboard", "leaderboard: Redis cache vs PostgreSQL index vs unindexed tutorial", run
+    "leaderboard",
+    "leaderboard pages and ranks: Redis cache, PostgreSQL index, tutorial",
+    run,
 )

@@ -2,7 +2,7 @@
 
 One process runs every shard (2 shards, so that the largest size stays within Discord's
 2,500 guilds per shard) against an in-process sandbox whose world has N guilds of 50 channels,
-30 roles and 100 members each (app.sandbox.builders.build_world). Once the process says every
+30 roles and 100 members each (sandbox.builders.build_world). Once the process says every
 shard is ready (ours: /readyz; the bare bots: on_ready), and a second later, its VmRSS is read
 from /proc/PID/status (VmHWM gives the peak). Three bots:
 
@@ -28,14 +28,14 @@ import json
 import statistics
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from app.sandbox.builders import build_world
-from bench.harness import Benchmark, Result, RunContext, Scale, Table, fresh_database, progress
-from bench.processes import BotProcess, bot_env, workdir
-from bench.services import private_redis
+from bench.harness import Benchmark, Result, RunContext, Scale, progress
+from bench.processes import Pods, pods_for, rss_bytes
+from bench.tables import Table
 from bench.traffic import sandbox
+from sandbox.builders import build_world
+from testsupport.processes import BotProcess
 
 SHARDS = 2
 WINDOW = 0.05
@@ -94,7 +94,7 @@ async def settled_rss(bot: BotProcess, settle: float, samples: int = 5) -> int:
     await asyncio.sleep(settle)
     readings = []
     for _ in range(samples):
-        readings.append(bot.rss())
+        readings.append(rss_bytes(bot.pid))
         await asyncio.sleep(settle / 5)
     return int(statistics.median(readings))
 
@@ -111,38 +111,17 @@ async def metric_guilds(bot: BotProcess) -> int | None:
     return int(total)
 
 
-async def measure(
-    variant: Variant,
-    guilds: int,
-    ctx: RunContext,
-    db_url: str,
-    redis_url: str,
-    logs: Path,
-) -> Sample:
+async def measure(variant: Variant, guilds: int, ctx: RunContext, pods: Pods) -> Sample:
     """Start the bot against a sandbox of `guilds` guilds, wait until ready, read its RSS."""
     world = build_world(guilds, 50, 30, 100, seed=11, shard_count=SHARDS)
     within = READY_WITHIN[ctx.scale]
     async with sandbox(world, identify_window=WINDOW) as server:
         name = f"{variant.kind}-{guilds}-{'m' if variant.members_intent else 'n'}"
         if variant.kind == "ours":
-            bot = BotProcess.guildbot(
-                name,
-                server,
-                logs,
-                DATABASE_URL=db_url,
-                REDIS_URL=redis_url,
-                SHARD_COUNT=str(SHARDS),
-                IDENTIFY_WINDOW_S=str(WINDOW),
-            )
+            bot = pods.guildbot(name, server)
         else:
-            env = bot_env(
-                server,
-                SHARD_COUNT=str(SHARDS),
-                BARE_MODE="defaults",
-                BARE_MEMBERS="1" if variant.members_intent else "0",
-                BARE_IDENTIFY_WINDOW=str(WINDOW),
-            )
-            bot = BotProcess(name, env, logs, module="bench.barebot", args=())
+            members = "1" if variant.members_intent else "0"
+            bot = pods.barebot(name, server, BARE_MODE="defaults", BARE_MEMBERS=members)
         try:
             started = time.monotonic()
             await bot.start()
@@ -156,7 +135,7 @@ async def measure(
                 cached.update({f"cached_{k}": v for k, v in counts.items()})
             ready_s = time.monotonic() - started
             rss = await settled_rss(bot, SETTLE[ctx.scale])
-            peak = bot.rss("VmHWM")
+            peak = rss_bytes(bot.pid, "VmHWM")
         finally:
             await bot.stop()
     return Sample(variant, guilds, rss, peak, ready_s, cached)
@@ -170,24 +149,17 @@ def per_thousand(small: Sample, big: Sample) -> float:
 async def run(ctx: RunContext) -> Result:
     """Every variant at both sizes."""
     sizes = SIZES[ctx.scale]
-    result = Result(
-        name="memory",
-        title="resident memory of one bot process per 1,000 guilds: ours against discord.py's "
-        "defaults",
-        scale=ctx.scale,
-        summary=(
-            f"{sizes[0]:,} and {sizes[1]:,} guilds of 50 channels, 30 roles and 100 members "
-            f"(build_world), {SHARDS} shards in one process; VmRSS once every shard is ready "
-            "(median of 5 readings from a second later; 0.4 s at scale tiny)."
-        ),
+    result = ctx.result(
+        f"{sizes[0]:,} and {sizes[1]:,} guilds of 50 channels, 30 roles and 100 members "
+        f"(build_world), {SHARDS} shards in one process; VmRSS once every shard is ready "
+        "(median of 5 readings from a second later; 0.4 s at scale tiny)."
     )
     samples: list[Sample] = []
-    with workdir("bench-memory-") as logs:
-        async with private_redis() as own_redis, fresh_database(ctx.server_url) as db:
-            for guilds in sizes:
-                for variant in VARIANTS:
-                    progress(f"{variant.label}: {guilds:,} guilds")
-                    samples.append(await measure(variant, guilds, ctx, db.url, own_redis.url, logs))
+    async with pods_for(ctx, SHARD_COUNT=str(SHARDS), IDENTIFY_WINDOW_S=str(WINDOW)) as pods:
+        for guilds in sizes:
+            for variant in VARIANTS:
+                progress(f"{variant.label}: {guilds:,} guilds")
+                samples.append(await measure(variant, guilds, ctx, pods))
     result.tables += tables(samples, sizes)
     result.facts["samples"] = [s.as_dict() for s in samples]
     result.notes += [
@@ -239,5 +211,8 @@ def tables(samples: list[Sample], sizes: tuple[int, int]) -> list[Table]:
 
 
 BENCHMARK = Benchmark(
-    "memory", "memory per 1,000 guilds: ours against discord.py's default caches", run
+    "memory",
+    "resident memory of one bot process per 1,000 guilds: ours against discord.py's "
+    "defaults",
+    run,
 )

@@ -3,7 +3,8 @@
 Each entry names a module that defines `BENCHMARK` (a `bench.harness.Benchmark`); modules are
 imported only when their benchmark runs. A new benchmark is one module and one line here.
 The first three measure the database layer; the others run bot processes against the
-sandbox (bench/processes.py, bench/traffic.py, bench/services.py).
+sandbox (bench/processes.py, bench/traffic.py; their servers and processes come from
+testsupport/).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ MODULES: dict[str, str] = {
     "transfers": "bench.transfers",
     "leaderboard": "bench.leaderboard",
     "history": "bench.history",
+    "search": "bench.search",
     "commands": "bench.commands",
     "memory": "bench.memory",
     "startup": "bench.startup",

@@ -15,9 +15,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-import asyncpg
-import redis.asyncio as redis
-
+from bench.data import connect, redis_version
 from bench.harness import Result
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
@@ -82,8 +80,7 @@ def _versions(*names: str) -> str:
 
 async def environment(dsn: str, redis_url: str) -> Environment:
     """Ask the machine and both servers what they are."""
-    conn = await asyncpg.connect(dsn)
-    try:
+    async with connect(dsn) as conn:
         version = await conn.fetchval("SHOW server_version")
         settings = []
         for name in (
@@ -94,13 +91,6 @@ async def environment(dsn: str, redis_url: str) -> Environment:
             "max_connections",
         ):
             settings.append(f"{name}={await conn.fetchval(f'SHOW {name}')}")
-    finally:
-        await conn.close()
-    client = redis.Redis.from_url(redis_url)
-    try:
-        redis_version = (await client.info("server"))["redis_version"]
-    finally:
-        await client.aclose()
     return Environment(
         cpu=_cpu_model(),
         cores=os.cpu_count() or 0,
@@ -110,7 +100,7 @@ async def environment(dsn: str, redis_url: str) -> Environment:
         packages=_versions("asyncpg", "tortoise-orm", "redis"),
         postgres=str(version).split()[0],
         postgres_settings=", ".join(settings),
-        redis=str(redis_version),
+        redis=await redis_version(redis_url),
     )
 
 

@@ -27,16 +27,15 @@ import json
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import redis.asyncio as redis
-
-from app.sandbox.builders import build_world
-from bench.harness import Benchmark, Result, RunContext, Scale, Table, fresh_database, progress
-from bench.processes import BotProcess, bot_env, stop_all, workdir
-from bench.services import private_redis
+from bench.data import redis_client
+from bench.harness import Benchmark, Result, RunContext, Scale, progress
+from bench.processes import Pods, pods_for
+from bench.tables import Table
 from bench.traffic import sandbox
+from sandbox.builders import build_world
+from testsupport.processes import stop_all
 
 SHARDS = 12
 PROCESSES = 3
@@ -94,53 +93,27 @@ def shard_ranges() -> list[list[int]]:
 
 async def flush(redis_url: str) -> None:
     """Empty our private Redis (identify queue, leases, saved sessions) between starts."""
-    client = redis.Redis.from_url(redis_url)
-    try:
+    async with redis_client(redis_url) as client:
         await client.flushall()
-    finally:
-        await client.aclose()
 
 
 async def cold_start(
-    bot: str,
-    max_concurrency: int,
-    plan: Plan,
-    db_url: str,
-    redis_url: str,
-    logs: Path,
-    within: float,
+    bot: str, max_concurrency: int, plan: Plan, pods: Pods, within: float
 ) -> Start:
     """Start three processes at once against a fresh sandbox; time them."""
     world = build_world(plan.guilds, 50, 30, plan.members, seed=5, shard_count=SHARDS)
-    await flush(redis_url)
+    await flush(pods.redis_url)
     async with sandbox(
         world, identify_window=plan.window, max_concurrency=max_concurrency
     ) as server:
         processes = []
         for index, ids in enumerate(shard_ranges()):
-            name = f"{bot}-mc{max_concurrency}-{index}"
+            name, shard_ids = f"{bot}-mc{max_concurrency}-{index}", json.dumps(ids)
             if bot == "ours":
-                processes.append(
-                    BotProcess.guildbot(
-                        name,
-                        server,
-                        logs,
-                        DATABASE_URL=db_url,
-                        REDIS_URL=redis_url,
-                        SHARD_COUNT=str(SHARDS),
-                        SHARD_IDS=json.dumps(ids),
-                        IDENTIFY_WINDOW_S=str(plan.window),
-                    )
-                )
+                processes.append(pods.guildbot(name, server, SHARD_IDS=shard_ids))
             else:
-                env = bot_env(
-                    server,
-                    SHARD_COUNT=str(SHARDS),
-                    SHARD_IDS=json.dumps(ids),
-                    BARE_MODE="defaults",
-                    BARE_IDENTIFY_WINDOW=str(plan.window),
-                )
-                processes.append(BotProcess(name, env, logs, module="bench.barebot", args=()))
+                bare = pods.barebot(name, server, SHARD_IDS=shard_ids, BARE_MODE="defaults")
+                processes.append(bare)
         try:
             started_wall, started = time.time(), time.monotonic()
             await asyncio.gather(*(p.start() for p in processes))
@@ -173,28 +146,18 @@ async def run(ctx: RunContext) -> Result:
     """Ours and the bare bot at each max_concurrency."""
     plan = PLANS[ctx.scale]
     within = 60 + 4 * plan.floor(1)
-    result = Result(
-        name="startup",
-        title="cold start of 3 processes x 4 shards against the identify limit",
-        scale=ctx.scale,
-        summary=(
-            f"SHARD_COUNT={SHARDS}, {PROCESSES} processes with fixed SHARD_IDS ranges started "
-            f"together; identify window {plan.window:g} s, max_concurrency "
-            f"{' and '.join(map(str, CONCURRENCY))}; {plan.guilds} guilds of 50 channels, "
-            f"30 roles and {plan.members} members spread over the shards."
-        ),
+    result = ctx.result(
+        f"SHARD_COUNT={SHARDS}, {PROCESSES} processes with fixed SHARD_IDS ranges started "
+        f"together; identify window {plan.window:g} s, max_concurrency "
+        f"{' and '.join(map(str, CONCURRENCY))}; {plan.guilds} guilds of 50 channels, "
+        f"30 roles and {plan.members} members spread over the shards."
     )
     starts: list[Start] = []
-    with workdir("bench-startup-") as logs:
-        async with private_redis() as own_redis, fresh_database(ctx.server_url) as db:
-            for max_concurrency in CONCURRENCY:
-                for bot in ("ours", "bare"):
-                    progress(f"{bot}: max_concurrency {max_concurrency}")
-                    starts.append(
-                        await cold_start(
-                            bot, max_concurrency, plan, db.url, own_redis.url, logs, within
-                        )
-                    )
+    async with pods_for(ctx, SHARD_COUNT=str(SHARDS), IDENTIFY_WINDOW_S=str(plan.window)) as pods:
+        for max_concurrency in CONCURRENCY:
+            for bot in ("ours", "bare"):
+                progress(f"{bot}: max_concurrency {max_concurrency}")
+                starts.append(await cold_start(bot, max_concurrency, plan, pods, within))
     table = Table(
         f"Cold start, {PROCESSES} processes x {SHARDS // PROCESSES} shards, identify window "
         f"{plan.window:g} s",
@@ -248,4 +211,6 @@ async def run(ctx: RunContext) -> Result:
     return result
 
 
-BENCHMARK = Benchmark("startup", "cold start of 3 x 4 shards against the identify limit", run)
+BENCHMARK = Benchmark(
+    "startup", "cold start of 3 processes x 4 shards against the identify limit", run
+)

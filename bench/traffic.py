@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import random
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -23,11 +24,10 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from app.config import Settings
-from app.sandbox import MessageView, SandboxServer, point_discord_at
-from app.sandbox.driver import InteractionHandle
-from app.sandbox.world import Channel, Guild, Member, World
-from bench.processes import TOKEN
+from sandbox import MessageView, SandboxServer, point_discord_at
+from sandbox.driver import InteractionHandle
+from sandbox.world import Channel, Guild, Member, World
+from testsupport.bots import bot_settings
 
 ERROR_MARK = "❌"  # app.bot.errors.ERROR_MARK: every error reply starts with it
 _MENTION = re.compile(r"<@!?(\d+)>")
@@ -45,24 +45,11 @@ async def sandbox(world: World, **settings: Any) -> AsyncIterator[SandboxServer]
         await server.stop()
 
 
-def bot_settings(server: SandboxServer, database_url: str, **extra: Any) -> Settings:
-    """Settings for the bot against `server` (nothing from the environment or a .env file)."""
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "discord_token": TOKEN,
-        "discord_api_base": server.rest_base,
-        "discord_gateway_url": server.gateway_url,
-        "message_content_intent": True,
-        **extra,
-    }
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
 async def publish_commands(server: SandboxServer, database_url: str) -> int:
     """Publish the bot's slash commands once (app.bot.runner.publish_commands); how many."""
     from app.bot.runner import publish_commands as publish
 
-    return len(await publish(bot_settings(server, database_url), TOKEN))
+    return len(await publish(bot_settings(server, database_url), server.bot_token))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +73,23 @@ def seats(world: World) -> list[list[Seat]]:
         channel = world.text_channels(guild)[0]
         found.append([Seat(guild, channel, m) for m in guild.members.values() if not m.user.bot])
     return found
+
+
+class Crowd:
+    """The simulated members of every guild of a sandbox, and the watcher of the bot's answers."""
+
+    def __init__(self, server: SandboxServer, watcher: ReplyWatcher, seed: int) -> None:
+        self.driver = server.driver
+        self.watcher = watcher
+        self.rng = random.Random(seed)
+        self.by_guild = seats(server.world)
+        self.everyone = [s for guild in self.by_guild for s in guild]
+
+    def pair(self) -> tuple[Seat, Seat]:
+        """Two different members of a random guild (a sender and a recipient)."""
+        guild = self.rng.choice(self.by_guild)
+        sender, recipient = self.rng.sample(guild, 2)
+        return sender, recipient
 
 
 @contextmanager

@@ -32,9 +32,8 @@ import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from multiprocessing.synchronize import Barrier
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 
@@ -42,26 +41,20 @@ from app.coord import Coordination
 from app.db.connect import close_database
 from app.domain.economy import Bank
 from app.domain.errors import InsufficientFunds
-from bench.harness import (
+from app.services import Services
+from bench.data import (
     BenchDatabase,
-    Benchmark,
-    Result,
-    Run,
-    RunContext,
-    Scale,
-    Table,
-    closed_loop,
+    connect,
     copy_members,
     drop_leaderboard_keys,
     fresh_database,
-    member_row,
     open_tortoise,
     pg_pool,
-    progress,
-    ratio,
-    snowflake,
     tortoise_context,
 )
+from bench.harness import Benchmark, Result, RunContext, Scale, progress, snowflake
+from bench.tables import Table, ratio
+from bench.timing import Run, closed_loop
 
 ACCOUNTS = 1_000
 START_COINS = 1_000_000
@@ -134,7 +127,7 @@ class Ours:
         """Open Tortoise with one connection per caller and a Redis link."""
         await open_tortoise(self.db.url, callers)
         self.coord = Coordination.from_redis(self.redis_url)
-        self.bank = Bank(self.coord, transfer_max=AMOUNT_MAX, grant_max=AMOUNT_MAX)
+        self.bank = Services(self.coord, transfer_max=AMOUNT_MAX, grant_max=AMOUNT_MAX).bank
 
     async def transfer(
         self, guild_id: int, sender: int, recipient: int, amount: int, key: str
@@ -156,6 +149,16 @@ class Ours:
 
 class _Refused(Exception):
     pass
+
+
+class Move(NamedTuple):
+    """One transfer's arguments."""
+
+    guild_id: int
+    sender: int
+    recipient: int
+    amount: int
+    key: str
 
 
 class Raw:
@@ -180,18 +183,23 @@ class Raw:
     async def transfer(
         self, guild_id: int, sender: int, recipient: int, amount: int, key: str
     ) -> str:
-        """BEGIN, lock both rows in id order, debit if enough, credit, COMMIT."""
+        """BEGIN, lock both rows in id order, move the coins (`_move`), COMMIT."""
         assert self.pool is not None
         async with self.pool.acquire() as conn:
             try:
                 async with conn.transaction():
                     rows = await conn.fetch(self.LOCK, guild_id, [sender, recipient])
                     ids = {r["user_id"]: r["id"] for r in rows}
-                    if await conn.execute(self.DEBIT, ids[sender], amount) != "UPDATE 1":
-                        raise _Refused
-                    await conn.execute(self.CREDIT, ids[recipient], amount)
+                    move = Move(guild_id, sender, recipient, amount, key)
+                    return await self._move(conn, ids, move)
             except _Refused:
                 return "refused"
+
+    async def _move(self, conn: asyncpg.Connection, ids: dict[int, int], move: Move) -> str:
+        """Debit if enough (else _Refused, which rolls back), credit. `ids`: row ids by user."""
+        if await conn.execute(self.DEBIT, ids[move.sender], move.amount) != "UPDATE 1":
+            raise _Refused
+        await conn.execute(self.CREDIT, ids[move.recipient], move.amount)
         return "ok"
 
     async def stop(self) -> None:
@@ -223,27 +231,17 @@ class RawLedger(Raw):
         " ($1, $3, 'transfer_in', $4, $6, $2, $2, NULL, $7 || ':in', now())"
     )
 
-    async def transfer(
-        self, guild_id: int, sender: int, recipient: int, amount: int, key: str
-    ) -> str:
-        """BEGIN, lock, key check, debit, credit, ledger rows, COMMIT: seven round trips."""
-        assert self.pool is not None
-        async with self.pool.acquire() as conn:
-            try:
-                async with conn.transaction():
-                    rows = await conn.fetch(self.LOCK, guild_id, [sender, recipient])
-                    ids = {r["user_id"]: r["id"] for r in rows}
-                    if await conn.fetchval(self.SEEN, f"{key}:out") is not None:
-                        return "replayed"
-                    left = await conn.fetchval(self.DEBIT, ids[sender], amount)
-                    if left is None:
-                        raise _Refused
-                    got = await conn.fetchval(self.CREDIT, ids[recipient], amount)
-                    await conn.execute(
-                        self.LEDGER, guild_id, sender, recipient, amount, left, got, key
-                    )
-            except _Refused:
-                return "refused"
+    async def _move(self, conn: asyncpg.Connection, ids: dict[int, int], move: Move) -> str:
+        """Key check, debit, credit, ledger rows: with BEGIN, lock and COMMIT, seven round
+        trips."""
+        if await conn.fetchval(self.SEEN, f"{move.key}:out") is not None:
+            return "replayed"
+        left = await conn.fetchval(self.DEBIT, ids[move.sender], move.amount)
+        if left is None:
+            raise _Refused
+        got = await conn.fetchval(self.CREDIT, ids[move.recipient], move.amount)
+        guild_id, sender, recipient, amount, key = move
+        await conn.execute(self.LEDGER, guild_id, sender, recipient, amount, left, got, key)
         return "ok"
 
 
@@ -274,21 +272,15 @@ class Tutorial(Raw):
 
 async def seed_guild(dsn: str, guild_id: int) -> int:
     """ACCOUNTS members with START_COINS each (COPY); returns the guild's total coins."""
-    now = datetime.now(UTC)
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = [member_row(guild_id, USER_BASE + i, START_COINS, now) for i in range(ACCOUNTS)]
-        await copy_members(conn, rows)
-    finally:
-        await conn.close()
+    async with connect(dsn) as conn:
+        await copy_members(conn, [(guild_id, USER_BASE + i, START_COINS) for i in range(ACCOUNTS)])
     return ACCOUNTS * START_COINS
 
 
 async def audit(dsn: str, guild_id: int, with_ledger: bool) -> dict[str, Any]:
     """The guild's total coins and, for variants with a ledger, whether it explains every
     balance (START_COINS plus what came in minus what went out)."""
-    conn = await asyncpg.connect(dsn)
-    try:
+    async with connect(dsn) as conn:
         total = await conn.fetchval("SELECT sum(coins) FROM members WHERE guild_id = $1", guild_id)
         facts: dict[str, Any] = {"total": int(total)}
         if with_ledger:
@@ -310,8 +302,6 @@ async def audit(dsn: str, guild_id: int, with_ledger: bool) -> dict[str, Any]:
                 guild_id,
                 START_COINS,
             )
-    finally:
-        await conn.close()
     return facts
 
 
@@ -330,15 +320,26 @@ def _operation(
     return operation
 
 
-async def measure(
-    impl: Transferer, guild_id: int, pattern: str, callers: int, budget: Budget, seed: int
-) -> tuple[Run, Counter[str]]:
-    """One round: warm up (a transfer per caller, so every connection is open), then measure."""
+async def one_round(
+    impl: Transferer,
+    guild_id: int,
+    pattern: str,
+    callers: int,
+    budget: Budget,
+    seed: int,
+    ready: Callable[[], Awaitable[object]] | None = None,
+) -> tuple[Run, Counter[str], float]:
+    """One round: warm up (a transfer per caller, so every connection is open), wait for
+    `ready` (the other processes), then measure. The run, the warm-up's outcomes and the
+    wall-clock time the measured part started."""
     await impl.start(callers)
     try:
         warm = await closed_loop(
             _operation(impl, guild_id, pattern, seed, f"warm{seed}"), callers, ops=callers
         )
+        if ready is not None:
+            await ready()
+        started = time.time()
         run = await closed_loop(
             _operation(impl, guild_id, pattern, seed + 1, f"run{seed}"),
             callers,
@@ -347,7 +348,7 @@ async def measure(
         )
     finally:
         await impl.stop()
-    return run, warm.outcomes
+    return run, warm.outcomes, started
 
 
 # --- ours in several processes ---------------------------------------------------------------
@@ -368,33 +369,23 @@ class ChildJob:
 
 async def _child(job: ChildJob, barrier: Barrier) -> dict[str, Any]:
     async with tortoise_context():
-        impl = Ours(job.db, job.redis_url)
-        await impl.start(job.callers)
-        try:
-            warm = await closed_loop(
-                _operation(impl, job.guild_id, job.pattern, job.seed, f"warm{job.seed}"),
-                job.callers,
-                ops=job.callers,
-            )
-            await asyncio.to_thread(barrier.wait, 120)
-            started = time.time()
-            run = await closed_loop(
-                _operation(impl, job.guild_id, job.pattern, job.seed + 1, f"run{job.seed}"),
-                job.callers,
-                ops=job.budget.ops,
-                seconds=job.budget.seconds,
-            )
-            ended = time.time()
-        finally:
-            await impl.stop()
+        run, warm, started = await one_round(
+            Ours(job.db, job.redis_url),
+            job.guild_id,
+            job.pattern,
+            job.callers,
+            job.budget,
+            job.seed,
+            ready=lambda: asyncio.to_thread(barrier.wait, 120),
+        )
     return {
         "latencies": run.latencies,
         "outcomes": dict(run.outcomes),
-        "warm": dict(warm.outcomes),
+        "warm": dict(warm),
         "cpu": run.cpu,
         "machine": run.machine_busy,
         "started": started,
-        "ended": ended,
+        "ended": started + run.wall,
     }
 
 
@@ -513,7 +504,9 @@ async def run_cell(
                     db, ctx.redis_url, v.guild_id, pattern, callers, budget, seed
                 )
             else:
-                measured, warm = await measure(v.impl, v.guild_id, pattern, callers, budget, seed)
+                measured, warm, _ = await one_round(
+                    v.impl, v.guild_id, pattern, callers, budget, seed
+                )
             v.runs.append(measured)
             v.warm.update(warm)
     cells = []
@@ -541,16 +534,11 @@ async def run(ctx: RunContext) -> Result:
     """Every cell: pattern x callers x implementation."""
     budget = BUDGETS[ctx.scale]
     rng = random.Random(20261126)
-    result = Result(
-        name="transfers",
-        title="coin transfers, ours against raw asyncpg and the tutorial",
-        scale=ctx.scale,
-        summary=(
-            f"{ACCOUNTS:,} accounts of {START_COINS:,} coins per implementation and cell (a "
-            f"fresh guild each), amounts 1-{AMOUNT_MAX}; {budget.describe()} per cell, each "
-            "after a warm-up of one transfer per caller, the implementations taking turns; "
-            "callers are asyncio tasks in one process unless noted."
-        ),
+    result = ctx.result(
+        f"{ACCOUNTS:,} accounts of {START_COINS:,} coins per implementation and cell (a "
+        f"fresh guild each), amounts 1-{AMOUNT_MAX}; {budget.describe()} per cell, each "
+        "after a warm-up of one transfer per caller, the implementations taking turns; "
+        "callers are asyncio tasks in one process unless noted."
     )
     cells: list[dict[str, Any]] = []
     async with fresh_database(ctx.server_url) as db, tortoise_context():
@@ -606,4 +594,8 @@ async def run(ctx: RunContext) -> Result:
     return result
 
 
-BENCHMARK = Benchmark("transfers", "coin transfers: ours vs raw asyncpg vs the tutorial", run)
+BENCHMARK = Benchmark(
+    "transfers",
+    "coin transfers, ours against raw asyncpg and the tutorial",
+    run,
+)

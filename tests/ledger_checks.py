@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import cast
 
-from app.db.models import CREDIT_KINDS, LedgerEntry, Member
+from app.db.models import LedgerEntry, Member
+from app.domain.types import CREDIT_KINDS
 
 
 async def assert_ledger_replays(guild_id: int) -> None:
@@ -24,3 +26,9 @@ async def assert_ledger_replays(guild_id: int) -> None:
         assert replay.get(user_id, 0) == coins, f"ledger of {user_id} replays to {replay[user_id]}"
         if user_id in last:
             assert last[user_id] == coins, f"last balance_after of {user_id} is {last[user_id]}"
+
+
+async def total_coins(guild_id: int) -> int:
+    """The sum of every balance in the guild."""
+    coins = await Member.filter(guild_id=guild_id).values_list("coins", flat=True)
+    return sum(cast("list[int]", coins))  # Tortoise types a flat values_list as tuples

@@ -10,9 +10,10 @@ from typing import Any
 
 from app.coord import Coordination
 from app.db.connect import close_database, open_database
-from app.domain import moderation
-from app.domain.economy import Bank
 from app.domain.errors import InsufficientFunds
+from app.domain.idempotency import request_key
+from app.domain.moderation import Moderation
+from app.services import Services
 
 
 def random_transfers(*args: Any) -> dict[str, int]:
@@ -32,7 +33,7 @@ async def _random_transfers(
 ) -> dict[str, int]:
     await open_database(db_url, pool_max=tasks)
     coord = Coordination.from_redis(redis_url)
-    bank = Bank(coord, transfer_max=10_000, grant_max=10_000)
+    bank = Services(coord, transfer_max=10_000, grant_max=10_000).bank
     rng = random.Random(seed)
     outcomes: Counter[str] = Counter()
     plan = []
@@ -77,7 +78,7 @@ async def _same_key_transfer(
     await open_database(db_url)
     # Without Redis the per-account lock is process-local: both processes reach the database.
     coord = Coordination.from_redis(redis_url) if redis_url else Coordination.local()
-    bank = Bank(coord, transfer_max=10_000, grant_max=10_000)
+    bank = Services(coord, transfer_max=10_000, grant_max=10_000).bank
     try:
         await asyncio.to_thread(barrier.wait)
         receipts = await asyncio.gather(*(bank.transfer(guild_id, 1, 2, 25, key) for _ in range(8)))
@@ -96,13 +97,14 @@ async def _open_cases(db_url: str, guild_id: int, count: int, tasks: int, seed: 
     await open_database(db_url, pool_max=tasks)
     numbers: list[int] = []
     todo = list(range(count))
+    cases = Moderation()
 
     async def worker() -> None:
         while todo:
             i = todo.pop()
-            case = await moderation.open_case(
-                guild_id, "warn", 1000 + i, 99, f"spam {seed}/{i}", key=f"case:{seed}:{i}"
-            )
+            key = request_key("case", f"{seed}:{i}")
+            reason = f"spam {seed}/{i}"
+            case = await cases.open_case(guild_id, "warn", 1000 + i, 99, reason, key=key)
             numbers.append(case.number)
 
     try:

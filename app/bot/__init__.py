@@ -1,0 +1,1 @@
+"""The Discord side: the bot client, its cogs, checks, rendering and shard ownership."""

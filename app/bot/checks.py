@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from app.bot.errors import Refusal
+from app.bot.errors import CannotAnswer, Refusal, perm_names
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -67,3 +67,31 @@ def check_account(target: discord.abc.User, verb: str) -> None:
     """Bots hold no coins."""
     if target.bot:
         raise Refusal(f"You cannot {verb} a bot: bots have no account.")
+
+
+#: What the bot needs in a channel to answer a prefix command typed there.
+ANSWER_PERMISSIONS = ("view_channel", "send_messages", "embed_links")
+
+
+async def can_answer(ctx: commands.Context[Any]) -> bool:
+    """Global check: a prefix command runs only where the bot can answer it.
+
+    No effect without an answer: typed in a channel where the bot may not post (or post
+    embeds), the command is refused before it converts its arguments or changes anything, and
+    the member is told by DM. Slash commands are answered through the interaction, so they
+    need none of these.
+    """
+    if ctx.interaction is not None or ctx.guild is None:
+        return True
+    perms = ctx.bot_permissions
+    wanted = ANSWER_PERMISSIONS
+    if isinstance(ctx.channel, discord.Thread):
+        wanted = ("view_channel", "send_messages_in_threads", "embed_links")
+    missing = [name for name in wanted if not getattr(perms, name)]
+    if missing:
+        where = getattr(ctx.channel, "mention", "this channel")
+        raise CannotAnswer(
+            f"I cannot answer in {where}: I need {perm_names(missing)} there. Nothing was done; "
+            "try another channel or the slash command."
+        )
+    return True

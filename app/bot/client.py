@@ -1,38 +1,43 @@
 """The bot: an AutoShardedBot that owns the database, Redis and the domain services.
 
-Tortoise is initialised inside setup_hook, in a Tortoise context of the bot's own, so every
-shard task and event handler (all created after it) sees the database, and a test that runs the
-bot in its own loop keeps its own database context apart. Shutdown drains: new commands are
-refused, commands in flight finish (up to a grace period), then the gateway, Redis and the
-database close in that order; `close()` does all of it, whoever calls it.
+The services (app/services.py) are opened inside setup_hook, in a database context of the
+bot's own, so every shard task and event handler (all created after it) sees the database, and a
+test that runs the bot in its own loop keeps its own database context apart.
+
+Shards are launched in a task of their own (app/bot/sharding.py), so that discord.py handles
+each shard's gateway events (a rejected identify, a fatal close) while the others still wait
+in the identify queue. Shutdown: start-up stops where it is, each shard keeps serving until it
+is parked and handed over (its later events are replayed to the next owner), commands in
+flight finish (up to a grace period), then the gateway, Redis and the database close in that
+order; `close()` does all of it, once, whoever calls it. A fatal cause (app/bot/fatal.py) is
+kept in `failure` and ends the process the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
-from discord.gateway import DiscordWebSocket
-from tortoise.context import TortoiseContext
 
-from app.bot import errors, gateway_access, telemetry
+from app.bot import deadlines, errors, telemetry
+from app.bot import discord_internals as internals
+from app.bot.acknowledge import adopt
+from app.bot.checks import can_answer
+from app.bot.fatal import ExitCode, Fatal, FatalError
 from app.bot.rebalance import Rebalancer
+from app.bot.replies import GuildContext
 from app.bot.sharding import ShardKeeper
 from app.config import Settings
-from app.coord import Coordination
-from app.coord.locks import RedisLocks
-from app.coord.shard_plan import ShardPlan, cluster_shard_count, pod_index
-from app.db.connect import open_database
-from app.domain.economy import Bank
-from app.domain.leaderboard import Leaderboard
-from app.ops import metrics
+from app.coord.shard_plan import ShardPlan, cluster_shard_count, pod_index, shard_for_guild
+from app.ops.deadline import applying
 from app.ops.logs import log_context
+from app.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -69,17 +74,31 @@ class InFlight:
         return True
 
 
-class GuildTree(app_commands.CommandTree):
+class GuildTree(internals.WrappedTree):
     """The command tree: tracks slash commands in flight and routes errors to one handler."""
 
-    async def _call(self, interaction: discord.Interaction) -> None:
-        inflight: InFlight | None = getattr(self.client, "inflight", None)
-        if inflight is None:
-            await super()._call(interaction)
+    async def around(
+        self, interaction: discord.Interaction, call: Callable[[], Awaitable[None]]
+    ) -> None:
+        """Run one slash command within its deadline, counted as in flight, its log lines tagged.
+
+        One that arrived too late to be answered is not run (app/bot/deadlines.py), unless an
+        earlier delivery deferred it and left it waiting (app/bot/acknowledge.py): then it runs
+        within the follow-ups' 15 minutes.
+        """
+        bot = self.client
+        if not isinstance(bot, GuildBot):
+            await call()
             return
         with log_context(guild_id=interaction.guild_id, shard_id=_shard_of(interaction)):
-            async with inflight.track():
-                await super()._call(interaction)
+            deadline = deadlines.of_interaction(interaction, bot.settings)
+            if deadline.expired() and await adopt(interaction):
+                deadline = deadlines.of_interaction(interaction, bot.settings, adopted=True)
+            if deadlines.arrived_too_late(deadline, _command_name(interaction), interaction.id):
+                return
+            with applying(deadline):
+                async with bot.inflight.track():
+                    await call()
 
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -109,15 +128,14 @@ def shard_options(settings: Settings) -> tuple[int | None, list[int] | None]:
 
     SHARD_IDS when given; else, with SHARDS_PER_POD, this pod's range of the shard plan
     (OutsidePlan when the pod has none); else every shard. SHARD_COUNT=auto (or unset) lets
-    Discord recommend the count, which only works for a single process.
+    Discord recommend the count, which only works for a single process. The settings have
+    checked that SHARD_IDS and SHARDS_PER_POD come with a numeric SHARD_COUNT.
     """
     count = settings.shard_count if isinstance(settings.shard_count, int) else None
     ids = settings.shard_ids
     if ids is None and count is not None and settings.shards_per_pod:
         index = settings.pod_index if settings.pod_index is not None else pod_index()
         ids = ShardPlan(count, settings.shards_per_pod).shards_of(index)
-    if ids is not None and count is None:
-        raise ValueError("SHARD_IDS (or SHARDS_PER_POD) needs a numeric SHARD_COUNT")
     return count, ids
 
 
@@ -129,7 +147,7 @@ def command_prefix(settings: Settings) -> Any:
 
 
 class GuildBot(commands.AutoShardedBot):
-    """The community bot. Services (bank, leaderboard, coordination) exist after setup_hook."""
+    """The community bot. Its services (app/services.py) exist after setup_hook."""
 
     def __init__(
         self,
@@ -140,6 +158,7 @@ class GuildBot(commands.AutoShardedBot):
         **options: Any,
     ) -> None:
         shard_count, shard_ids = shard_options(settings)
+        internals.measure_round_trips()
         options.setdefault("shard_count", shard_count)
         options.setdefault("shard_ids", shard_ids)
         super().__init__(
@@ -164,30 +183,35 @@ class GuildBot(commands.AutoShardedBot):
         self.rebalancer: Rebalancer | None = None
         self.drain_grace = drain_grace
         self.inflight = InFlight()
+        #: close() began: start-up stops, shards are handed over.
+        self.stopping = False
+        #: Shards handed over and commands in flight done: new commands are refused.
         self.draining = False
-        self.coord: Coordination | None = None
-        self._bank: Bank | None = None
-        self._leaderboard: Leaderboard | None = None
-        self._db: TortoiseContext | None = None
+        #: setup_hook finished (services open, cogs added).
+        self.set_up = False
+        #: Why the process stops for good, if it does (the first cause).
+        self.failure: Fatal | None = None
+        self._services: Services | None = None
         self._services_closed = False
+        self._launcher: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
         #: The gateway connection task when started by app.bot.runner.start_bot.
         self.gateway_task: asyncio.Task[None] | None = None
         self.add_check(self._accepting_commands)
+        self.add_check(can_answer)
 
     # -- services --------------------------------------------------------------------------
     @property
-    def bank(self) -> Bank:
-        """The bank (after setup_hook)."""
-        if self._bank is None:
+    def services(self) -> Services:
+        """Bank, leaderboard, levels, moderation, guild settings, coordination (after setup)."""
+        if self._services is None:
             raise RuntimeError("the bot's services are not open")
-        return self._bank
+        return self._services
 
     @property
-    def leaderboard(self) -> Leaderboard:
-        """Leaderboard reads (after setup_hook)."""
-        if self._leaderboard is None:
-            raise RuntimeError("the bot's services are not open")
-        return self._leaderboard
+    def has_services(self) -> bool:
+        """True once setup_hook opened the services (and until they are closed)."""
+        return self._services is not None and not self._services_closed
 
     async def setup_hook(self) -> None:
         """Open the database and Redis, then add the cogs."""
@@ -197,31 +221,22 @@ class GuildBot(commands.AutoShardedBot):
             await self._open_services()
         for cog in build_cogs(self):
             await self.add_cog(cog)
+        self.set_up = True
 
     async def _open_services(self) -> None:
         s = self.settings
-        self._db = TortoiseContext()
-        self._db.__enter__()  # this task's context, inherited by every task created from here
-        await open_database(s.database_url, s.db_pool_min, s.db_pool_max)
-        if s.redis_url:
-            self.coord = Coordination.from_redis(
-                s.redis_url, s.lock_ttl_ms, s.lock_wait_ms, s.leaderboard_cache_ttl_s
-            )
-        else:
-            self.coord = Coordination.local(s.lock_wait_ms)
-        if isinstance(self.coord.locks, RedisLocks):
-            self.coord.locks.on_wait = metrics.REDIS_LOCK_WAIT.observe
-        self._bank = Bank(self.coord, s.transfer_max, s.grant_max)
-        self._leaderboard = Leaderboard(self.coord.leaderboard)
+        # Opened in this task: every task created from here on inherits the database context.
+        self._services = services = await Services.open(s)
+        coord = services.coord
         if s.shard_count == "auto":
-            self.shard_count = await cluster_shard_count(self.coord.redis, self._recommended)
+            self.shard_count = await cluster_shard_count(coord.redis, self._recommended)
             log.info("SHARD_COUNT=auto: %d shards", self.shard_count)
-        self.keeper = ShardKeeper(self, s, self.coord)
+        self.keeper = ShardKeeper(self, s, coord)
         await self.keeper.start()
-        if live_rebalancing(s):
-            index = s.pod_index if s.pod_index is not None else pod_index()
-            self.rebalancer = Rebalancer(self, index, s.rebalance_grace_s)
-        log.info("services open: database=%s redis=%s", _kind(s.database_url), bool(s.redis_url))
+        if live_rebalancing(s) and coord.membership is not None:
+            self.rebalancer = Rebalancer(self, coord.membership)
+        kind = "sqlite" if s.is_sqlite else "postgresql"
+        log.info("services open: database=%s redis=%s", kind, coord.redis is not None)
 
     async def _recommended(self) -> int:
         shards, _, _ = await self.http.get_bot_gateway()
@@ -231,43 +246,61 @@ class GuildBot(commands.AutoShardedBot):
         if self._services_closed:
             return
         self._services_closed = True
-        if self.coord is not None:
-            await self.coord.close()
-        if self._db is not None:
-            await self._db.close_connections()
+        if self._services is not None:
+            await self._services.close()
         log.info("services closed")
 
     # -- lifecycle -------------------------------------------------------------------------
     async def launch_shards(self) -> None:
-        """Launch the configured shards; with live rebalancing, let the rebalancer pick them."""
-        if self.rebalancer is None:
-            await super().launch_shards()
+        """Launch the configured shards in a task of their own.
+
+        discord.py's event loop runs meanwhile; with live rebalancing the rebalancer picks them.
+        """
+        if self.is_closed():
             return
-        self.shard_ids = []
-        self._connection.shard_count = self.shard_count
-        self._connection.shard_ids = self.shard_ids
+        if self.rebalancer is None:
+            self._launcher = asyncio.create_task(super().launch_shards(), name="shard-launcher")
+            self._launcher.add_done_callback(self._launched)
+            return
+        internals.set_shards(self, [], self.shard_count)
         await self.rebalancer.start()
 
-    async def launch_shard(self, gateway: Any, shard_id: int, *, initial: bool = False) -> None:
-        """Take the shard's lease first; RESUME a session a previous owner saved, if any."""
-        if self.keeper is not None and await self.keeper.launch(shard_id, initial):
+    def _launched(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or task.exception() is None:
             return
-        await super().launch_shard(gateway, shard_id, initial=initial)
+        error = task.exception()
+        if isinstance(error, FatalError):
+            self.fail(error.fatal)
+        else:
+            log.error("launching the shards failed", exc_info=error)
+            self.fail(Fatal(ExitCode.UNEXPECTED, f"launching the shards failed: {error!r}"))
+
+    async def launch_shard(self, gateway: Any, shard_id: int, *, initial: bool = False) -> None:
+        """Take the shard's lease, then RESUME a saved session or IDENTIFY (app/bot/sharding)."""
+        if self.keeper is None:
+            raise RuntimeError("the bot's services are not open: it cannot run shards")
+        await self.keeper.launch(shard_id, initial)
 
     async def take_shard(self, shard_id: int) -> None:
         """Start running one more shard in this process (live rebalancing)."""
-        self.shard_ids = sorted({*(self.shard_ids or []), shard_id})
-        self._connection.shard_ids = self.shard_ids
-        await self.launch_shard(DiscordWebSocket.DEFAULT_GATEWAY, shard_id)
+        internals.set_shards(self, sorted({*(self.shard_ids or []), shard_id}), None)
+        await self.launch_shard(internals.default_gateway(), shard_id)
 
     async def release_shard(self, shard_id: int) -> None:
         """Stop running a shard here and forget its guilds; its session stays resumable."""
         assert self.keeper is not None
         await self.keeper.release(shard_id)
         self.ready_shards.discard(shard_id)
-        self.shard_ids = [s for s in self.shard_ids or [] if s != shard_id]
-        self._connection.shard_ids = self.shard_ids
-        gateway_access.forget_guilds(self, shard_id)
+        internals.set_shards(self, [s for s in self.shard_ids or [] if s != shard_id], None)
+        internals.forget_guilds(self, shard_id)
+
+    def fail(self, fatal: Fatal) -> None:
+        """Stop the process for good because of `fatal`: one line, then a clean close."""
+        if self.failure is None:
+            self.failure = fatal
+            log.error("%s", fatal.line)
+        if self._closer is None:
+            self._closer = asyncio.create_task(self._shut_down(), name="shutdown")
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         """Wait for the lease, the identify bucket and the session budget (app/bot/sharding)."""
@@ -282,16 +315,16 @@ class GuildBot(commands.AutoShardedBot):
             await self.rebalancer.shard_running(shard_id)
 
     async def on_shard_resumed(self, shard_id: int) -> None:
-        """A resumed shard serves at once; one resumed from another process loads its guilds."""
+        """A resumed shard serves at once (a handed-over one had its guilds loaded before)."""
         self.ready_shards.add(shard_id)
         log.info("shard %s resumed", shard_id)
-        if self.keeper is not None and self.keeper.take_handover(shard_id):
-            loaded = await gateway_access.hydrate_guilds(self, shard_id)
-            log.info("shard %s: loaded %d guild(s) after the handover", shard_id, loaded)
+        if self.keeper is not None:
+            self.keeper.shard_serving(shard_id)
+        self.dispatch("guilds_loaded", shard_id)  # the outbox finishes what the guilds wait for
         if self.rebalancer is not None:
             await self.rebalancer.shard_running(shard_id)
         if self.all_shards_ready():
-            gateway_access.mark_ready(self)
+            internals.mark_ready(self)
 
     async def on_shard_disconnect(self, shard_id: int) -> None:
         """The shard is not serving until it is READY or RESUMED again."""
@@ -304,25 +337,58 @@ class GuildBot(commands.AutoShardedBot):
         return list(self.shard_ids or range(self.shard_count or 1))
 
     def all_shards_ready(self) -> bool:
-        """Every shard this process runs is READY (what /readyz and /startupz report)."""
+        """Every shard this process should run is READY (what /readyz and /startupz report)."""
+        return self.not_serving() is None
+
+    def not_serving(self) -> str | None:
+        """Why this process does not serve the shards it should, or None when it does.
+
+        The shards it should serve: its share of the live assignment (live rebalancing, where
+        a pod beyond SHARD_COUNT rightly serves none), else its configured shards.
+        """
         if self.rebalancer is not None:
-            return self.rebalancer.settled
-        wanted = set(self.running_shards())
-        return bool(wanted) and wanted <= self.ready_shards
+            wanted = set(self.rebalancer.mine)
+            if not self.rebalancer.settled:
+                return f"taking its share of the shards ({sorted(wanted)})"
+        else:
+            wanted = set(self.running_shards())
+        missing = sorted(wanted - self.ready_shards)
+        if not missing:
+            return None
+        reason = f"{len(wanted) - len(missing)} of {len(wanted)} shard(s) serving, not {missing}"
+        link = self.services.coord.redis if self.has_services else None
+        down = link.down_for if link is not None else None
+        if down is not None:
+            reason += f"; redis unreachable for {down:.0f} s (shard leases cannot be held)"
+        return reason
 
     async def close(self) -> None:
-        """Refuse new commands, let those in flight finish (up to `drain_grace` seconds), then
-        close the gateway and HTTP session (cogs unload first), Redis and the database."""
-        if not self.draining:
-            self.draining = True
-            log.info("closing: %d command(s) in flight", self.inflight.count)
-            if not await self.inflight.wait_idle(self.drain_grace):
-                log.warning("%d command(s) still running, closing anyway", self.inflight.count)
+        """Shut down once; every caller waits for the same shutdown.
+
+        Stop start-up, hand every shard over (each serves until it is parked), let commands in
+        flight finish (up to `drain_grace` seconds), then close the gateway and HTTP session,
+        Redis and the database.
+        """
+        if self._closer is None:
+            self._closer = asyncio.create_task(self._shut_down(), name="shutdown")
+        await asyncio.shield(self._closer)
+
+    async def _shut_down(self) -> None:
+        self.stopping = True
         try:
+            if self.keeper is not None:
+                self.keeper.stop_starting()
+            if self._launcher is not None and not self._launcher.done():
+                self._launcher.cancel()
+                await asyncio.gather(self._launcher, return_exceptions=True)
             if self.rebalancer is not None:
                 await self.rebalancer.leave()
             if self.keeper is not None:
                 await self.keeper.hand_over()
+            log.info("closing: %d command(s) in flight", self.inflight.count)
+            if not await self.inflight.wait_idle(self.drain_grace):
+                log.warning("%d command(s) still running, closing anyway", self.inflight.count)
+            self.draining = True
             await super().close()
         finally:
             await self._close_services()
@@ -332,14 +398,32 @@ class GuildBot(commands.AutoShardedBot):
             raise errors.Refusal("I am restarting; try again in a few seconds.")
         return True
 
-    async def invoke(self, ctx: commands.Context[Any]) -> None:  # type: ignore[override]
-        """Run a prefix command, counted as in flight, its log lines tagged with guild and shard."""
+    async def get_context(
+        self, origin: discord.Message | discord.Interaction, /, *, cls: Any = GuildContext
+    ) -> Any:
+        """The bot's own context, for prefix and hybrid slash commands alike.
+
+        With it a prefix command answers its message once (app/bot/replies.py).
+        """
+        return await super().get_context(origin, cls=cls)
+
+    async def invoke(self, ctx: commands.Context[Any]) -> None:
+        """Run a prefix command within its deadline, counted as in flight, its log lines tagged.
+
+        One that arrived too late is not run, and the member is told (app/bot/deadlines.py).
+        """
         guild = ctx.guild
         with log_context(guild_id=guild and guild.id, shard_id=guild and guild.shard_id):
-            async with self.inflight.track():
-                await super().invoke(ctx)
+            deadline = deadlines.of_message(ctx.message, self.settings)
+            name = ctx.command.qualified_name if ctx.command else None
+            if name and deadlines.arrived_too_late(deadline, name, ctx.message.id):
+                await errors.send_ephemeral(ctx, deadlines.too_late_reply(deadline))
+                return
+            with applying(deadline):
+                async with self.inflight.track():
+                    await super().invoke(ctx)
 
-    async def on_command_error(  # type: ignore[override]
+    async def on_command_error(
         self, ctx: commands.Context[Any], error: commands.CommandError, /
     ) -> None:
         """Errors no cog handled inline (unknown commands, commands outside cogs)."""
@@ -352,21 +436,18 @@ class GuildBot(commands.AutoShardedBot):
         guild = next((getattr(a, "guild", None) for a in args if getattr(a, "guild", None)), None)
         log.exception("error in event %s (guild %s)", event_method, getattr(guild, "id", None))
 
-    @property
-    def db_context(self) -> TortoiseContext | None:
-        """The bot's Tortoise context (after setup_hook), for work in foreign tasks."""
-        return self._db
-
     async def on_command_completion(self, ctx: commands.Context[Any]) -> None:
         """Count a command that finished without error."""
         telemetry.command_finished(ctx, "ok")
 
     async def on_shard_ready(self, shard_id: int) -> None:
         """The shard is READY and its guilds are loaded."""
-        if shard_id not in gateway_access.shards_of(self):
+        if shard_id not in internals.shards_of(self):
             return  # given up meanwhile (live rebalancing)
         self.ready_shards.add(shard_id)
         log.info("shard %s ready", shard_id)
+        if self.keeper is not None:
+            self.keeper.shard_serving(shard_id)
 
 
 def live_rebalancing(settings: Settings) -> bool:
@@ -379,12 +460,19 @@ def live_rebalancing(settings: Settings) -> bool:
     )
 
 
+def _command_name(interaction: discord.Interaction) -> str:
+    """The slash command's full name, e.g. "config daily" (for logs and metrics)."""
+    data: Any = interaction.data or {}
+    words = [str(data.get("name", "unknown"))]
+    options = data.get("options") or []
+    while options and options[0].get("type") in (1, 2):  # a subcommand (group)
+        words.append(str(options[0]["name"]))
+        options = options[0].get("options") or []
+    return " ".join(words)
+
+
 def _shard_of(interaction: discord.Interaction) -> int | None:
     count = interaction.client.shard_count
     if interaction.guild_id is None or not count:
         return None
-    return (interaction.guild_id >> 22) % count
-
-
-def _kind(url: str) -> str:
-    return "sqlite" if url.startswith("sqlite://") else "postgresql"
+    return shard_for_guild(interaction.guild_id, count)

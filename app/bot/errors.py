@@ -1,8 +1,10 @@
 """One error handler for every command, slash or prefix.
 
-Expected failures (a domain refusal, a bad argument, a missing permission) get one short
-ephemeral reply saying what to do. Anything else is logged with its context and answered with
-a generic apology; no error escapes to crash a shard.
+Expected failures (a domain refusal, a bad argument, a missing permission, Discord refusing
+for want of a permission) get one short ephemeral reply saying what to do. Anything else is
+logged with its context and answered with a generic apology; no error escapes to crash a shard.
+A prefix command typed where the bot may not answer is refused before it runs, and the member
+is told by DM (CannotAnswer).
 """
 
 from __future__ import annotations
@@ -14,18 +16,28 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from app.bot import discord_internals as internals
 from app.bot import telemetry
-from app.bot.render import clip, timestamp
-from app.domain.errors import DailyNotReady, DomainError
+from app.bot.render import amount, clip, timestamp
+from app.bot.replies import AlreadyAnswered
+from app.domain.errors import DailyNotReady, DomainError, InsufficientFunds
 from app.ops import metrics
+from app.ops.deadline import DeadlineExceeded
 
 log = logging.getLogger(__name__)
 
 #: Error replies start with it, so people (and the sandbox console) tell them apart.
 ERROR_MARK = "❌"
-#: Discord's answers when an interaction was already answered (a duplicate delivery) or expired.
-STALE_INTERACTION = {40060, 10062}
+#: Discord's answer when an interaction was already acknowledged (by an earlier delivery)...
+ALREADY_ACKNOWLEDGED = 40060
+#: ...and when it expired (no response within its 3 s) or never existed.
+UNKNOWN_INTERACTION = 10062
+STALE_INTERACTION = {ALREADY_ACKNOWLEDGED, UNKNOWN_INTERACTION}
 GENERIC = "Something went wrong on my side. It has been logged; please try again in a moment."
+TRY_AGAIN = (
+    "I could not finish this in time (the database is slow or unreachable), so nothing was"
+    " changed. Please try again in a moment."
+)
 
 
 class Refusal(commands.CommandError):
@@ -34,6 +46,10 @@ class Refusal(commands.CommandError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class CannotAnswer(Refusal):
+    """A prefix command typed in a channel where the bot may not answer: refused unrun."""
 
 
 def unwrap(error: BaseException) -> BaseException:
@@ -61,7 +77,8 @@ def unwrap(error: BaseException) -> BaseException:
     return error
 
 
-def _perm_names(perms: list[str]) -> str:
+def perm_names(perms: list[str]) -> str:
+    """Permission names as Discord's settings show them: "Ban Members, Manage Server"."""
     return ", ".join(p.replace("_", " ").replace("guild", "server").title() for p in perms)
 
 
@@ -74,19 +91,38 @@ def _usage(ctx: commands.Context[Any] | None) -> str:
     return f" Usage: `{prefix}{ctx.command.qualified_name} {ctx.command.signature}`"
 
 
-def describe(error: BaseException, ctx: commands.Context[Any] | None = None) -> str | None:
-    """The reply for an expected failure, or None when the error is unexpected."""
+def _extra_words(ctx: commands.Context[Any] | None) -> str:
+    if ctx is None or ctx.interaction is not None:
+        return ""
+    rest = clip(internals.rest_of(ctx).replace("`", "'"), 40)
+    return f" `{rest}`" if rest else ""
+
+
+def describe(
+    error: BaseException, ctx: commands.Context[Any] | None = None, currency: str = "coins"
+) -> str | None:
+    """The reply for an expected failure, or None when the error is unexpected.
+
+    `currency` is the server's name for coins, for refusals that count them.
+    """
+    if isinstance(error, InsufficientFunds):
+        return (
+            f"Not enough {currency}: the balance is {amount(error.balance, currency)}, "
+            f"{amount(error.needed, currency)} needed."
+        )
     if isinstance(error, DailyNotReady):
         when = timestamp(error.available_at, "R")
         return f"You already claimed today's reward. Come back {when}."
     if isinstance(error, DomainError):
         return error.message
+    if isinstance(error, DeadlineExceeded):
+        return TRY_AGAIN
     if isinstance(error, Refusal):
         return error.message
     if isinstance(error, commands.MissingPermissions | app_commands.MissingPermissions):
-        return f"You need the {_perm_names(error.missing_permissions)} permission to do that."
+        return f"You need the {perm_names(error.missing_permissions)} permission to do that."
     if isinstance(error, commands.BotMissingPermissions | app_commands.BotMissingPermissions):
-        return f"I need the {_perm_names(error.missing_permissions)} permission to do that."
+        return f"I need the {perm_names(error.missing_permissions)} permission to do that."
     if isinstance(error, commands.NoPrivateMessage | app_commands.NoPrivateMessage):
         return "This command only works in a server."
     if isinstance(error, commands.CheckFailure | app_commands.CheckFailure):
@@ -109,7 +145,9 @@ def describe(error: BaseException, ctx: commands.Context[Any] | None = None) -> 
             shown = clip(str(ctx.current_argument or "").replace("`", "'"), 40)
             text = f"`{shown}` is not a valid {name}."
         return text + _usage(ctx)
-    if isinstance(error, commands.ArgumentParsingError | commands.TooManyArguments):
+    if isinstance(error, commands.TooManyArguments):
+        return f"I do not know what to do with{_extra_words(ctx)}." + _usage(ctx)
+    if isinstance(error, commands.ArgumentParsingError):
         return "I could not read those arguments (check the quotes)." + _usage(ctx)
     if isinstance(error, commands.UserInputError):
         return "Those arguments do not fit this command." + _usage(ctx)
@@ -121,6 +159,8 @@ def describe(error: BaseException, ctx: commands.Context[Any] | None = None) -> 
         return "That command is busy; try again in a moment."
     if isinstance(error, commands.DisabledCommand):
         return "That command is disabled."
+    if isinstance(error, discord.Forbidden):
+        return f"Discord did not let me do that: I lack a permission there ({error.text or 403})."
     return None
 
 
@@ -145,25 +185,62 @@ async def send_ephemeral(ctx: commands.Context[Any], text: str) -> None:
     """Reply privately where Discord allows it (slash), else as a plain reply; never raises."""
     try:
         await ctx.send(clip(f"{ERROR_MARK} {text}", 2000), ephemeral=True)
+    except AlreadyAnswered:
+        pass  # another delivery of this message was answered (GuildContext.send logged it)
     except discord.HTTPException as error:
         log.warning("could not send an error reply: %s", error)
 
 
-async def on_command_error(ctx: commands.Context[Any], error: commands.CommandError) -> None:
+async def currency_of(ctx: commands.Context[Any]) -> str:
+    """The server's name for coins ("coins" outside a server or before the services open)."""
+    bot: Any = ctx.bot
+    if ctx.guild is None or not getattr(bot, "has_services", False):
+        return "coins"
+    config = await bot.services.guilds.cached(ctx.guild.id)
+    return str(config.currency_name)
+
+
+async def tell_by_dm(ctx: commands.Context[Any], text: str) -> None:
+    """Send an error reply to the author by DM (where the channel cannot take it); never raises."""
+    try:
+        await ctx.author.send(clip(f"{ERROR_MARK} {text}", 2000))
+    except discord.HTTPException as error:
+        log.info("could not DM user %s either: %s", ctx.author.id, error)
+
+
+async def on_command_error(ctx: commands.Context[Any], error: Exception) -> None:
     """The bot's single handler for command errors (prefix and hybrid slash)."""
     cause = unwrap(error)
-    if isinstance(cause, commands.CommandNotFound):
+    if isinstance(cause, commands.CommandNotFound | AlreadyAnswered):
         return
     if is_stale_interaction(cause):
         log.info("interaction %s was answered already or expired", context_of(ctx)["interaction"])
         return
-    message = describe(cause, ctx)
-    telemetry.command_finished(ctx, "refused" if message is not None else "error")
+    currency = await currency_of(ctx) if isinstance(cause, InsufficientFunds) else "coins"
+    message = describe(cause, ctx, currency)
+    if isinstance(cause, DeadlineExceeded):
+        _abandoned(ctx, cause)
+    else:
+        telemetry.command_finished(ctx, "refused" if message is not None else "error")
+    if isinstance(cause, CannotAnswer):
+        log.info("refused where I cannot answer: %s", context_of(ctx))
+        await tell_by_dm(ctx, cause.message)
+        return
+    if isinstance(cause, discord.Forbidden):
+        log.warning("Discord refused a command's request (%s): %s", cause.text, context_of(ctx))
     if message is None:
         log.error("command failed: %s", context_of(ctx), exc_info=cause)
         metrics.ERRORS.labels("command").inc()
         message = GENERIC
     await send_ephemeral(ctx, message)
+
+
+def _abandoned(ctx: commands.Context[Any], cause: DeadlineExceeded) -> None:
+    """A command whose work ran out of time before it committed: logged and counted."""
+    name = ctx.command.qualified_name if ctx.command else "unknown"
+    telemetry.command_finished(ctx, "expired")
+    telemetry.command_expired(name, "slash" if ctx.interaction else "prefix")
+    log.warning("abandoned at its deadline, nothing written: %s (%s)", context_of(ctx), cause)
 
 
 async def on_app_command_error(
@@ -173,6 +250,7 @@ async def on_app_command_error(
     cause = unwrap(error)
     if is_stale_interaction(cause):
         return
+    message: str | None
     if isinstance(cause, app_commands.CommandNotFound | app_commands.CommandSignatureMismatch):
         message = "This command is out of date; try again in a minute."
     else:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from tortoise import connections
-
 from app.ops import metrics
 from app.ops.http import Probes
 
@@ -17,17 +15,15 @@ if TYPE_CHECKING:
 def probes_for(bot: GuildBot) -> Probes:
     """Probes bound to one bot."""
 
-    async def database() -> bool:
-        if bot.db_context is None:
-            return False
-        with bot.db_context:
-            await connections.get("default").execute_query("SELECT 1")
-        return True
+    async def database() -> str | None:
+        if not bot.has_services:
+            return "not open yet"
+        return await bot.services.database_problem()
 
     async def refresh() -> None:
         await refresh_metrics(bot)
 
-    return Probes(ready=bot.all_shards_ready, database=database, refresh_metrics=refresh)
+    return Probes(serving=bot.not_serving, database=database, refresh_metrics=refresh)
 
 
 async def refresh_metrics(bot: GuildBot) -> None:
@@ -44,18 +40,18 @@ async def refresh_metrics(bot: GuildBot) -> None:
     metrics.READY.set(1 if bot.all_shards_ready() else 0)
     if bot.keeper is not None:
         metrics.OWNED_SHARDS.set(len(bot.keeper.leases.held()))
-    link = bot.coord.redis if bot.coord is not None else None
+    if not bot.has_services:
+        return
+    link = bot.services.coord.redis
     if link is None:
-        metrics.REDIS_UP.set(1)
+        metrics.REDIS_UP.set(None)  # no series: nothing to be up or down
     else:
         try:
             metrics.REDIS_UP.set(1 if await link.client.ping() else 0)
         except Exception:
             metrics.REDIS_UP.set(0)
-    if bot.db_context is not None:
-        with bot.db_context:
-            pool = getattr(connections.get("default"), "_pool", None)
-        if pool is not None:
-            metrics.DB_POOL_SIZE.set(pool.get_size())
-            metrics.DB_POOL_IDLE.set(pool.get_idle_size())
-            metrics.DB_POOL_MAX.set(pool.get_max_size())
+    pool = bot.services.pool_stats()
+    if pool is not None:
+        metrics.DB_POOL_SIZE.set(pool.size)
+        metrics.DB_POOL_IDLE.set(pool.idle)
+        metrics.DB_POOL_MAX.set(pool.maximum)

@@ -1,4 +1,4 @@
-"""Idempotency keys from the request that carried a command.
+"""Idempotency keys from the request that carried a command (app/domain/idempotency.py).
 
 A slash command is keyed by its interaction id, a prefix command by its message id: the same
 request delivered twice (a gateway RESUME replay, two sessions on one shard) maps to one key, so
@@ -11,6 +11,8 @@ from typing import Any
 
 from discord.ext import commands
 
+from app.domain import idempotency
+
 
 def request_id(ctx: commands.Context[Any]) -> int:
     """The interaction id of a slash command, the message id of a prefix command."""
@@ -18,5 +20,5 @@ def request_id(ctx: commands.Context[Any]) -> int:
 
 
 def request_key(ctx: commands.Context[Any], kind: str) -> str:
-    """`kind:<request id>`, e.g. "tx:1234" for a transfer."""
-    return f"{kind}:{request_id(ctx)}"
+    """The key of this command's request for one kind of operation, e.g. "tx:1234"."""
+    return idempotency.request_key(kind, request_id(ctx))

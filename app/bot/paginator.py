@@ -8,13 +8,17 @@ from typing import Any, Protocol
 import discord
 from discord.ext import commands
 
+from app.bot.privacy import send_private
+
 log = logging.getLogger(__name__)
 
 
 class PageSource(Protocol):
     """Builds page `index` (0-based) and says whether another page follows."""
 
-    async def page(self, index: int) -> tuple[discord.Embed, bool]: ...
+    async def page(self, index: int) -> tuple[discord.Embed, bool]:
+        """(the embed of page `index`, whether a page follows it)."""
+        ...
 
 
 class Paginator(discord.ui.View):
@@ -29,15 +33,22 @@ class Paginator(discord.ui.View):
         self.message: discord.Message | None = None
 
     async def start(
-        self, ctx: commands.Context[Any], index: int = 0, *, ephemeral: bool = False
+        self, ctx: commands.Context[Any], index: int = 0, *, private: str | None = None
     ) -> None:
-        """Send page `index`; buttons only when there is somewhere to go."""
+        """Send page `index`; buttons only when there is somewhere to go.
+
+        With `private` (what the pages hold, e.g. "the cases"), the pages are staff data and go
+        to the caller alone (app.bot.privacy.send_private).
+        """
         embed, self.has_next = await self.source.page(index)
         self.index = index
         self._sync_buttons()
-        view = self if (self.has_next or index > 0) else discord.utils.MISSING
-        self.message = await ctx.send(embed=embed, view=view, ephemeral=ephemeral)
-        if view is discord.utils.MISSING:
+        view = self if (self.has_next or index > 0) else None
+        if private is not None:
+            self.message = await send_private(ctx, private, embed=embed, view=view)
+        else:
+            self.message = await ctx.send(embed=embed, view=view or discord.utils.MISSING)
+        if view is None:
             self.stop()
 
     def _sync_buttons(self) -> None:
@@ -60,12 +71,16 @@ class Paginator(discord.ui.View):
         await interaction.response.edit_message(embed=embed, view=self)
 
     @discord.ui.button(label="Previous", style=discord.ButtonStyle.secondary)
-    async def previous(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:  # type: ignore[type-arg]
+    async def previous(
+        self, interaction: discord.Interaction, button: discord.ui.Button[Paginator]
+    ) -> None:
         """Turn back one page."""
         await self._show(interaction, max(self.index - 1, 0))
 
     @discord.ui.button(label="Next", style=discord.ButtonStyle.primary)
-    async def next(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:  # type: ignore[type-arg]
+    async def next(
+        self, interaction: discord.Interaction, button: discord.ui.Button[Paginator]
+    ) -> None:
         """Turn forward one page."""
         await self._show(interaction, self.index + 1)
 

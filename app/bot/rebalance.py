@@ -16,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from typing import TYPE_CHECKING
 
+from app.bot.fatal import FatalError
 from app.coord.assignment import assign
-from app.coord.membership import Membership, member_name
+from app.coord.membership import Membership
 from app.coord.redis_link import RedisUnavailable
 from app.ops import metrics
 
@@ -37,14 +37,12 @@ PICKUP_WAIT = 15.0
 class Rebalancer:
     """Keeps this pod's shards equal to its share of the live assignment."""
 
-    def __init__(self, bot: GuildBot, pod_index: int, grace: float) -> None:
-        assert bot.keeper is not None and bot.coord is not None and bot.coord.redis is not None
+    def __init__(self, bot: GuildBot, membership: Membership) -> None:
+        assert bot.keeper is not None
         self.bot = bot
         self.keeper = bot.keeper
         self.shard_count = int(bot.shard_count or 1)
-        self.membership = Membership(
-            bot.coord.redis, member_name(pod_index, socket.gethostname()), grace
-        )
+        self.membership = membership
         self.mine: set[int] = set()
         self.settled = False
         self._taking: dict[int, asyncio.Task[None]] = {}
@@ -106,6 +104,8 @@ class Rebalancer:
             await self.bot.take_shard(shard_id)
         except asyncio.CancelledError:
             raise
+        except FatalError as error:
+            self.bot.fail(error.fatal)
         except Exception:
             log.exception("taking shard %d failed", shard_id)
         finally:
@@ -119,10 +119,10 @@ class Rebalancer:
     async def leave(self) -> None:
         """On SIGTERM: leave the membership, then hand each shard over as soon as it is taken."""
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-        for task in self._taking.values():
+        running = [t for t in (self._task, *self._taking.values()) if t is not None]
+        for task in running:
             task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         try:
             await self.membership.leave()
         except RedisUnavailable:

@@ -132,5 +132,12 @@ def mention(user_id: int) -> str:
 
 
 def amount(value: int, currency: str) -> str:
-    """ "1,234 coins"."""
-    return f"{value:,} {currency}"
+    """An amount in the server's currency, with thousands separators: "1,234 coins", "1 coin".
+
+    The name is used as the server configured it; for exactly one, a name ending in a single
+    "s" drops it ("1 gem", "1 coin"), and any other name stays as it is ("1 gold").
+    """
+    name = currency
+    if abs(value) == 1 and len(name) > 1 and name.endswith("s") and not name.endswith("ss"):
+        name = name[:-1]
+    return f"{value:,} {name}"

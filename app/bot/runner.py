@@ -1,40 +1,29 @@
-"""Starting the bot: against Discord (`run_bot`), inside a sandbox (`sandbox_bot_factory`),
-and publishing its slash commands (`sync_commands`)."""
+"""Starting the bot.
+
+Against Discord (`run_bot`), inside a sandbox (`sandbox_bot_factory`), and publishing its slash
+commands (`sync_commands`).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+from pathlib import Path
 from typing import Any
 
 import discord
-import discord.gateway
-import discord.http
-import yarl
 
 from app.bot.client import GuildBot
+from app.bot.discord_internals import missing_internals, point_discord
+from app.bot.fatal import ExitCode, Fatal, classify
 from app.bot.health import probes_for
 from app.config import Settings, get_settings
 from app.coord.shard_plan import OutsidePlan
+from app.ops.exits import serving_failure
 from app.ops.http import OpsServer
 
 log = logging.getLogger(__name__)
-
-SANDBOX_TOKEN = "sandbox-token"
-
-
-def point_discord(api_base: str, gateway_url: str) -> None:
-    """Send discord.py's REST calls and gateway connections to a Discord-compatible server.
-
-    The same two assignments as app.sandbox's point_discord_at; done only when they differ.
-    """
-    base = api_base.rstrip("/")
-    if base != discord.http.Route.BASE:
-        discord.http.Route.BASE = base
-    if str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY) != gateway_url:
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
-
 
 async def start_bot(
     settings: Settings, token: str, *, sync: bool = False, **options: Any
@@ -57,62 +46,101 @@ async def start_bot(
     return bot
 
 
-async def sandbox_bot_factory(server: Any) -> GuildBot:
-    """A bot for `console_main`: in-process, pointed at `server`, commands synced.
+#: The sandbox console's own database, apart from the bot's (data/bot.sqlite3): each console
+#: run starts a new demo world, and this database starts with it unless the console is told
+#: --keep. A DATABASE_URL that is set is used as it is, never emptied.
+SANDBOX_DATABASE = Path("data/sandbox.sqlite3")
 
-    The database is the configured one (the embedded SQLite file by default); Redis only if
-    REDIS_URL is set.
+
+def sandbox_database(settings: Settings, fresh: bool) -> str:
+    """The database URL for the console's bot; removes the console's own file when `fresh`."""
+    if "database_url" in settings.model_fields_set:
+        log.warning("DATABASE_URL is set: the sandbox console uses it as it is (no --fresh)")
+        return settings.database_url
+    if fresh:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            SANDBOX_DATABASE.with_name(SANDBOX_DATABASE.name + suffix).unlink(missing_ok=True)
+    return f"sqlite://{SANDBOX_DATABASE}"
+
+
+async def sandbox_bot_factory(server: Any, fresh: bool = True) -> GuildBot:
+    """A bot for `console_main`, in-process, pointed at the sandbox `server`.
+
+    The caller gives the sandbox (the bot never imports it); the bot logs in with its
+    `bot_token` and syncs its commands.
+
+    The database is the console's own SQLite file, emptied when `fresh` (see
+    SANDBOX_DATABASE), or DATABASE_URL when set; Redis only if REDIS_URL is set.
     """
-    settings = get_settings().model_copy(
+    settings = get_settings()
+    settings = settings.model_copy(
         update={
+            "database_url": sandbox_database(settings, fresh),
             "discord_api_base": server.rest_base,
             "discord_gateway_url": server.gateway_url,
             "shard_count": None,
             "shard_ids": None,
         }
     )
-    token = getattr(server.settings, "token", None) or SANDBOX_TOKEN
-    return await start_bot(settings, token, sync=True, guild_ready_timeout=0.2)
+    return await start_bot(settings, server.bot_token, sync=True, guild_ready_timeout=0.2)
 
 
 async def serve(settings: Settings, token: str) -> int:
-    """Run until the gateway closes or SIGTERM/SIGINT; then drain and close cleanly."""
+    """Run the bot until it stops; the process's exit code.
+
+    0 after SIGTERM/SIGINT once shards are handed over and everything closed; a fatal cause's
+    code after its one line (app/bot/fatal.py); 1 after an unexpected error.
+    """
     point_discord(settings.discord_api_base, settings.discord_gateway_url)
     try:
         bot = GuildBot(settings)
     except (OutsidePlan, ValueError) as error:
         log.error("%s", error)
-        return 2
+        return ExitCode.CONFIGURATION
+    missing = missing_internals(bot)
+    if missing:
+        log.error("this discord.py lacks what the bot relies on: %s", ", ".join(missing))
+        return ExitCode.CONFIGURATION
     loop = asyncio.get_running_loop()
-    draining: list[asyncio.Task[None]] = []
+    main = asyncio.current_task()
+    stopping: list[asyncio.Task[None]] = []
     probes = probes_for(bot)
-    ops = OpsServer(probes, port=settings.ops_port)
+    ops = OpsServer(probes, host=settings.ops_host, port=settings.ops_port)
     await ops.start()
 
     def on_signal(name: str) -> None:
-        log.info("%s: finishing commands in flight, then stopping", name)
+        where = bot.keeper.phases.summary() if bot.keeper is not None else "starting"
+        log.info("%s: stopping (%s)", name, where)
         probes.stopping = True
-        if not draining:
-            draining.append(asyncio.create_task(bot.close()))
+        if not bot.set_up and main is not None:
+            main.cancel()  # still logging in or opening the services: nothing to hand over
+        elif not stopping:
+            stopping.append(asyncio.create_task(bot.close()))
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig.name)
+    failure: Fatal | None = None
     try:
         async with bot:
             await bot.start(token)
-    except discord.LoginFailure:
-        log.error("Discord refused the token (DISCORD_TOKEN)")
-        return 1
-    except discord.PrivilegedIntentsRequired:
-        log.error("enable the Message Content intent for the bot, or set MESSAGE_CONTENT_INTENT=0")
-        return 1
+    except asyncio.CancelledError:
+        log.info("stopped during start-up")
+    except Exception as error:
+        if isinstance(error, OSError) and serving_failure(error, settings) is not None:
+            raise  # a known cause, named in one line by the command line (app/ops/exits.py)
+        failure = classify(error, bot.shard_count)
+        if failure.code is ExitCode.UNEXPECTED:
+            log.error("%s", failure.line, exc_info=error)
+        elif bot.failure is None:
+            log.error("%s", failure.line)
     finally:
-        if draining:
-            await draining[0]
+        if stopping:
+            await stopping[0]
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await ops.stop()
-    return 0
+    failure = bot.failure or failure
+    return failure.code if failure is not None else ExitCode.STOPPED
 
 
 def run_bot(settings: Settings) -> int:

@@ -20,6 +20,11 @@ def command_finished(ctx: commands.Context[Any], outcome: str) -> None:
     metrics.COMMAND_DURATION.labels(name).observe(max(0.0, elapsed))
 
 
+def command_expired(command: str, form: str) -> None:
+    """Count a command not executed because its deadline passed (slash or prefix)."""
+    metrics.COMMANDS_EXPIRED.labels(command, form).inc()
+
+
 def coins_moved(kind: str, receipt: Receipt | TransferReceipt) -> None:
     """Count coins moved by a first (not replayed) movement."""
     if not receipt.replayed:

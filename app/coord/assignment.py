@@ -34,7 +34,7 @@ def ranks(shard_count: int, pods: int) -> tuple[int, ...]:
 
 
 def assign(shard_count: int, members: Sequence[str]) -> dict[int, str]:
-    """shard -> member, for members already sorted by rank; pods beyond S get nothing."""
+    """Each shard's member, for members already sorted by rank; pods beyond S get nothing."""
     owners = ranks(shard_count, len(members))
     return {shard: members[rank] for shard, rank in enumerate(owners)}
 

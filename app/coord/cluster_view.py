@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from redis.asyncio import Redis
+
 from app.coord.assignment import assign
 from app.coord.membership import HANDOVER_KEY, Membership
 from app.coord.redis_link import RedisLink
@@ -12,7 +16,7 @@ async def describe_live(link: RedisLink, shard_count: int, grace: float) -> str:
     members = await Membership(link, "", grace).members()
     plan = assign(shard_count, members) if members else {}
 
-    async def read(r):  # type: ignore[no-untyped-def]
+    async def read(r: Redis) -> list[Any]:
         pipe = r.pipeline(transaction=False)
         for shard in range(shard_count):
             pipe.get(f"shard:{shard}:lease")

@@ -15,7 +15,9 @@ from app.coord.redis_link import RedisLink, RedisUnavailable
 class Cooldowns(Protocol):
     """try_start(key, seconds) -> False while `key` is still cooling down."""
 
-    async def try_start(self, key: str, seconds: float) -> bool: ...
+    async def try_start(self, key: str, seconds: float) -> bool:
+        """Start `key`'s cooldown of `seconds`; False while it is still running."""
+        ...
 
 
 class LocalCooldowns:

@@ -1,5 +1,7 @@
-"""The identify queue: Discord allows one IDENTIFY per 5 s per bucket (shard_id % max_concurrency)
-across every process of the bot, and invalidates sessions (op 9) beyond that.
+"""The identify queue: one IDENTIFY per 5 s per bucket, across every process of the bot.
+
+Discord allows one IDENTIFY per 5 s per bucket (shard_id % max_concurrency) across every process
+of the bot, and invalidates sessions (op 9) beyond that.
 
 A shard takes its bucket before IDENTIFY and holds it until READY or failure. On release the
 bucket stays closed for `window` more seconds. Counting the window from the release (which comes
@@ -45,17 +47,30 @@ class Ticket:
 class IdentifyQueue(Protocol):
     """acquire before IDENTIFY, release on READY or failure."""
 
-    async def acquire(self, shard_id: int, max_concurrency: int) -> Ticket: ...
-    async def release(self, ticket: Ticket) -> None: ...
+    async def acquire(self, shard_id: int, max_concurrency: int) -> Ticket:
+        """Wait until `shard_id` may identify: its bucket is free and its window has passed."""
+        ...
+
+    async def release(self, ticket: Ticket) -> None:
+        """Free the bucket; it reopens `window` seconds from now."""
+        ...
 
 
 class LocalIdentifyQueue:
-    """The same rule inside one process (the embedded default)."""
+    """The same rule inside one process (the embedded default).
 
-    def __init__(self, window: float = 5.0) -> None:
+    Waits are bounded like the Redis queue's: a holder that neither reached READY nor released
+    its bucket within `hold_ttl` (its connection hung, its failure was never handled) loses it,
+    so one stuck shard can never keep the others of its bucket waiting for ever.
+    """
+
+    def __init__(self, window: float = 5.0, hold_ttl: float = HOLD_TTL) -> None:
         self.window = window
+        self.hold_ttl = hold_ttl
         self._locks: dict[int, asyncio.Lock] = {}
         self._open_at: dict[int, float] = {}
+        self._holders: dict[int, Ticket] = {}
+        self._expiry: dict[int, asyncio.TimerHandle] = {}
 
     async def acquire(self, shard_id: int, max_concurrency: int) -> Ticket:
         """Wait for the shard's bucket, then for its window."""
@@ -69,14 +84,34 @@ class LocalIdentifyQueue:
         except BaseException:  # cancelled while waiting: the bucket must not stay taken
             lock.release()
             raise
-        return Ticket(shard_id, bucket, "")
+        ticket = Ticket(shard_id, bucket, "")
+        self._holders[bucket] = ticket
+        loop = asyncio.get_running_loop()
+        self._expiry[bucket] = loop.call_later(self.hold_ttl, self._expire, ticket)
+        return ticket
+
+    def _expire(self, ticket: Ticket) -> None:
+        if self._holders.get(ticket.bucket) is ticket:
+            log.warning(
+                "shard %d held identify bucket %d for %.0f s without READY: freeing it",
+                ticket.shard_id,
+                ticket.bucket,
+                self.hold_ttl,
+            )
+            self._free(ticket)
+
+    def _free(self, ticket: Ticket) -> None:
+        """Free the bucket if `ticket` still holds it; it reopens `window` seconds from now."""
+        if self._holders.get(ticket.bucket) is not ticket:
+            return  # released before, or expired and taken by another shard since
+        del self._holders[ticket.bucket]
+        self._expiry.pop(ticket.bucket).cancel()
+        self._open_at[ticket.bucket] = time.monotonic() + self.window
+        self._locks[ticket.bucket].release()
 
     async def release(self, ticket: Ticket) -> None:
-        """Free the bucket; it reopens `window` seconds from now."""
-        lock = self._locks[ticket.bucket]
-        if lock.locked():
-            self._open_at[ticket.bucket] = time.monotonic() + self.window
-            lock.release()
+        """Free the bucket (once: a ticket released or expired before frees nothing)."""
+        self._free(ticket)
 
 
 class RedisIdentifyQueue:

@@ -16,7 +16,9 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
 
 from app.coord.redis_link import RedisLink, RedisUnavailable
 
@@ -35,12 +37,21 @@ class Standing:
 class LeaderboardCache(Protocol):
     """What the domain needs from a leaderboard cache. None means: ask the database."""
 
-    async def record(self, guild_id: int, standings: Sequence[Standing]) -> None: ...
-    async def page(
-        self, guild_id: int, offset: int, limit: int
-    ) -> list[tuple[int, int]] | None: ...
-    async def rank(self, guild_id: int, user_id: int) -> int | None: ...
-    async def rebuild(self, guild_id: int, rows: AsyncIterator[list[Standing]]) -> bool: ...
+    async def record(self, guild_id: int, standings: Sequence[Standing]) -> None:
+        """Apply balances newer than the cached ones."""
+        ...
+
+    async def page(self, guild_id: int, offset: int, limit: int) -> list[tuple[int, int]] | None:
+        """(user_id, coins) from `offset`, richest first."""
+        ...
+
+    async def rank(self, guild_id: int, user_id: int) -> int | None:
+        """The member's 1-based rank."""
+        ...
+
+    async def rebuild(self, guild_id: int, rows: AsyncIterator[list[Standing]]) -> bool:
+        """Load the guild from a database snapshot; False when it could not."""
+        ...
 
 
 class LocalLeaderboard:
@@ -160,13 +171,15 @@ class RedisLeaderboard:
         return f"{tag}:z", f"{tag}:v", f"{tag}:ok"
 
     async def _forget_dirty(self) -> None:
-        dirty, self._dirty = self._dirty, set()
+        """Drop the markers of guilds written while Redis was away (kept until that worked)."""
+        dirty = set(self._dirty)
         if dirty:
+            await self.link.client.delete(*(self.keys(g)[2] for g in dirty))
+            self._dirty -= dirty
             log.info(
-                "dropping leaderboard cache of %d guild(s) written while redis was away", len(dirty)
+                "dropped the leaderboard cache of %d guild(s) written while redis was away",
+                len(dirty),
             )
-            markers = [self.keys(g)[2] for g in dirty]
-            await self.link.client.delete(*markers)
 
     async def record(self, guild_id: int, standings: Sequence[Standing]) -> None:
         """Write through new balances; on failure remember the guild as dirty."""
@@ -232,7 +245,7 @@ class RedisLeaderboard:
         if not chunk:
             return
 
-        async def load(r):  # type: ignore[no-untyped-def]
+        async def load(r: Redis) -> list[Any]:
             pipe = r.pipeline(transaction=False)
             pipe.zadd(tmp_z, {_member(s.user_id): -s.coins for s in chunk})
             pipe.hset(tmp_v, mapping={_member(s.user_id): s.version for s in chunk})

@@ -7,6 +7,10 @@ carrying another token stops that shard at once. A holder that cannot reach Redi
 the TTL also stops its shard, before the lease can expire and another pod take it. If Redis
 loses its data, no lease is granted for one TTL after that (the epoch), so the old holders have
 noticed and stopped before anyone else starts.
+
+The epoch is checked inside the script that grants a lease, against Redis's own clock, so the
+guard fails closed: a stale connection, a Redis that restarts again while a pod waits, or clocks
+that differ between pods can delay a lease, never grant one early.
 """
 
 from __future__ import annotations
@@ -25,20 +29,34 @@ log = logging.getLogger(__name__)
 
 EPOCH_KEY = "cluster:epoch"
 
+#: KEYS: lease, fence, epoch; ARGV: owner, ttl ms. Returns {GRANTED, fence}, {HELD, 0} or
+#: {NEW_EPOCH, ms left}. The epoch key holds when Redis's data began (Redis's TIME, in ms):
+#: missing means the data is new (a first start, or Redis lost everything) and starts it now.
 _ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local began = tonumber(redis.call('GET', KEYS[3]))
+if not began then
+  redis.call('SET', KEYS[3], now)
+  began = now
+end
+local left = began + tonumber(ARGV[2]) - now
+if left > 0 then return {2, left} end
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local owner, fence = string.match(cur, '^(.*)|(%d+)$')
   if owner == ARGV[1] then
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
-    return tonumber(fence)
+    return {0, tonumber(fence)}
   end
-  return -1
+  return {1, 0}
 end
 local fence = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. fence, 'PX', ARGV[2])
-return fence
+return {0, fence}
 """
+GRANTED, HELD, NEW_EPOCH = 0, 1, 2
+UNREACHABLE = -1
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -52,6 +70,16 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+
+def _announce(shard_id: int, status: int, value: int) -> None:
+    """Say once why a shard waits for its lease."""
+    if status == NEW_EPOCH:
+        log.info("redis holds no earlier leases: waiting %.1f s before taking any", value / 1000)
+    elif status == HELD:
+        log.info("shard %d is held by another process; waiting for its lease", shard_id)
+    else:
+        log.info("shard %d: redis is unreachable; waiting for it to take the lease", shard_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +96,25 @@ LostHandler = Callable[[int], Awaitable[None]]
 class ShardLeases(Protocol):
     """Take, keep and give back shard leases."""
 
-    async def acquire(self, shard_id: int, wait: float | None = None) -> Lease: ...
-    async def release(self, shard_id: int) -> None: ...
-    def held(self) -> dict[int, Lease]: ...
-    async def start(self, on_lost: LostHandler) -> None: ...
-    async def close(self) -> None: ...
+    async def acquire(self, shard_id: int, wait: float | None = None) -> Lease:
+        """Take the shard's lease, waiting (at most `wait` seconds) while another holds it."""
+        ...
+
+    async def release(self, shard_id: int) -> None:
+        """Give the lease back if it is still ours."""
+        ...
+
+    def held(self) -> dict[int, Lease]:
+        """Shards held now."""
+        ...
+
+    async def start(self, on_lost: LostHandler) -> None:
+        """Keep the leases renewed; `on_lost(shard_id)` is awaited for each one lost."""
+        ...
+
+    async def close(self) -> None:
+        """Stop renewing and release everything."""
+        ...
 
 
 class LocalLeases:
@@ -121,51 +163,42 @@ class RedisShardLeases:
     def _value(self, lease: Lease) -> str:
         return f"{self.owner}|{lease.fence}"
 
-    async def _wait_out_a_new_epoch(self) -> None:
-        """After Redis lost its data (or on a cluster's very first start), wait one TTL.
-
-        Leases and fencing counters are gone then, while the old holders still run their
-        shards until their next renewal finds the lease missing. Nobody takes a lease until a
-        full TTL after the epoch began, so every old holder has stopped first. A cold start of
-        the whole cluster pays this once.
-        """
-        try:
-            await self.link.run(lambda r: r.set(EPOCH_KEY, int(time.time() * 1000), nx=True))
-            began = int(await self.link.run(lambda r: r.get(EPOCH_KEY)) or 0) / 1000
-        except RedisUnavailable:
-            return
-        remaining = began + self.ttl - time.time()
-        if remaining > 0:
-            log.info("redis holds no earlier leases: waiting %.1f s before taking any", remaining)
-            await asyncio.sleep(remaining)
-
     async def acquire(self, shard_id: int, wait: float | None = None) -> Lease:
-        """Take the shard's lease, waiting while another process holds it."""
-        await self._wait_out_a_new_epoch()
+        """Take the shard's lease, waiting as long as it takes.
+
+        It waits while another process holds it, while Redis is unreachable, and for one TTL
+        after Redis lost its data (so that every old holder has noticed its lease is gone and
+        stopped first; a cold start of the cluster pays it once).
+        """
         lease_key, fence_key = self._keys(shard_id)
+        ttl_ms = int(self.ttl * 1000)
         deadline = None if wait is None else time.monotonic() + wait
         delay = 0.05
-        announced = False
+        told: set[int] = set()
         while True:
             try:
-                fence = await self.link.run(
+                answer: list[int] = await self.link.run(
                     lambda r: r.eval(
-                        _ACQUIRE, 2, lease_key, fence_key, self.owner, int(self.ttl * 1000)
+                        _ACQUIRE, 3, lease_key, fence_key, EPOCH_KEY, self.owner, ttl_ms
                     )
                 )
+                status, value = int(answer[0]), int(answer[1])
             except RedisUnavailable:
-                fence = -1
-            if fence >= 0:
-                lease = Lease(shard_id, int(fence))
+                status, value = UNREACHABLE, 0
+            if status == GRANTED:
+                lease = Lease(shard_id, value)
                 self._held[shard_id] = lease
                 self._last_renewed = time.monotonic()
                 return lease
-            if not announced:
-                log.info("shard %d is held by another process; waiting for its lease", shard_id)
-                announced = True
+            if status not in told:
+                told.add(status)
+                _announce(shard_id, status, value)
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"shard {shard_id}'s lease was not free in time")
-            await asyncio.sleep(delay * (0.5 + random.random()))
+            pause = delay * (0.5 + random.random())
+            if status == NEW_EPOCH:
+                pause = value / 1000  # exactly the rest of the epoch, then ask again
+            await asyncio.sleep(pause)
             delay = min(delay * 1.5, 1.0)
 
     async def release(self, shard_id: int) -> None:
@@ -190,25 +223,33 @@ class RedisShardLeases:
             self._task = asyncio.create_task(self._renew_forever(), name="shard-lease-renewal")
 
     async def renew(self) -> list[int]:
-        """Renew every held lease once; returns the shards whose lease was lost."""
+        """Renew every held lease once; returns the shards whose lease was lost.
+
+        A lease lives one TTL from the moment a renewal was sent (not answered). Once no
+        renewal has succeeded for two thirds of the TTL, every shard is given up: another pod
+        may take it within the last third. A failing call takes at most three attempts of
+        one socket timeout (redis_link.py), which must fit in that last third: LEASE_TTL_S
+        of 10 s or more (the default is 15) when Redis may stop answering without refusing.
+        """
         lost: list[int] = []
+        sent = time.monotonic()
         try:
             for shard_id, lease in list(self._held.items()):
-                key, value = self._keys(shard_id)[0], self._value(lease)
-                ok = await self.link.run(
-                    lambda r, k=key, v=value: r.eval(_RENEW, 1, k, v, int(self.ttl * 1000))
-                )
-                if not ok:
+                if not await self._renew_one(lease):
                     lost.append(shard_id)
-            self._last_renewed = time.monotonic()
+            self._last_renewed = sent
         except RedisUnavailable:
-            # Stop before the lease can expire: after 2/3 of the TTL without a renewal, another
-            # pod may take the shard within the last third.
-            if time.monotonic() - self._last_renewed > self.ttl * 2 / 3:
+            if time.monotonic() - self._last_renewed >= self.ttl * 2 / 3:
                 lost = [s for s in self._held if s not in lost] + lost
+        lost = [s for s in lost if s in self._held]  # one released meanwhile was not lost
         for shard_id in lost:
-            self._held.pop(shard_id, None)
+            del self._held[shard_id]
         return lost
+
+    async def _renew_one(self, lease: Lease) -> bool:
+        key, value = self._keys(lease.shard_id)[0], self._value(lease)
+        ttl_ms = int(self.ttl * 1000)
+        return bool(await self.link.run(lambda r: r.eval(_RENEW, 1, key, value, ttl_ms)))
 
     async def _renew_forever(self) -> None:
         while True:

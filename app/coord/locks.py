@@ -12,10 +12,13 @@ import random
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from typing import Protocol
 
 from app.coord.redis_link import RedisLink, RedisUnavailable
+
+#: Called with the length of each lock wait, in seconds.
+WaitObserver = Callable[[float], None]
 
 _RELEASE = """
 for i, key in ipairs(KEYS) do
@@ -28,14 +31,18 @@ return 1
 class AccountLocks(Protocol):
     """Hold a set of account locks; yields True when all were acquired."""
 
-    def hold(self, keys: Iterable[str]) -> AsyncIterator[bool]: ...
+    def hold(self, keys: Iterable[str]) -> AbstractAsyncContextManager[bool]:
+        """`async with locks.hold(keys) as all_held:` holds the keys it could get in time."""
+        ...
 
 
 class LocalLocks:
     """asyncio locks per key, for a single process (the embedded default)."""
 
-    def __init__(self, wait_ms: int = 2_000) -> None:
+    def __init__(self, wait_ms: int = 2_000, on_wait: WaitObserver | None = None) -> None:
         self.wait = wait_ms / 1000
+        #: Called with each wait's length in seconds (the bot feeds a histogram with it).
+        self.on_wait = on_wait
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}
 
@@ -47,7 +54,8 @@ class LocalLocks:
             self._users[key] = self._users.get(key, 0) + 1
             self._locks.setdefault(key, asyncio.Lock())
         held: list[asyncio.Lock] = []
-        deadline = time.monotonic() + self.wait
+        started = time.monotonic()
+        deadline = started + self.wait
         try:
             for key in ordered:
                 lock = self._locks[key]
@@ -56,6 +64,8 @@ class LocalLocks:
                 except TimeoutError:
                     break
                 held.append(lock)
+            if self.on_wait is not None:
+                self.on_wait(time.monotonic() - started)
             yield len(held) == len(ordered)
         finally:
             for lock in held:
@@ -69,12 +79,18 @@ class LocalLocks:
 class RedisLocks:
     """SET NX PX locks with a random token, acquired in sorted order, released by a script."""
 
-    def __init__(self, link: RedisLink, ttl_ms: int = 5_000, wait_ms: int = 2_000) -> None:
+    def __init__(
+        self,
+        link: RedisLink,
+        ttl_ms: int = 5_000,
+        wait_ms: int = 2_000,
+        on_wait: WaitObserver | None = None,
+    ) -> None:
         self.link = link
         self.ttl_ms = ttl_ms
         self.wait = wait_ms / 1000
         #: Called with each wait's length in seconds (the bot feeds a histogram with it).
-        self.on_wait: Callable[[float], None] | None = None
+        self.on_wait = on_wait
 
     @asynccontextmanager
     async def hold(self, keys: Iterable[str]) -> AsyncIterator[bool]:
@@ -97,18 +113,20 @@ class RedisLocks:
     async def _acquire(self, keys: list[str], token: str, deadline: float) -> list[str]:
         acquired: list[str] = []
         for key in keys:
-            delay = 0.002
-            while True:
-                ok = await self.link.run(
-                    lambda r, key=key: r.set(key, token, nx=True, px=self.ttl_ms)
-                )
-                if ok:
-                    acquired.append(key)
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return acquired
-                # Polling with jittered backoff: a waiter, not a synchronisation point.
-                await asyncio.sleep(min(remaining, delay * (0.5 + random.random())))
-                delay = min(delay * 2, 0.05)
+            if not await self._take(key, token, deadline):
+                break
+            acquired.append(key)
         return acquired
+
+    async def _take(self, key: str, token: str, deadline: float) -> bool:
+        """SET `key` NX, retrying until `deadline`; False when it stayed taken."""
+        delay = 0.002
+        while True:
+            if await self.link.run(lambda r: r.set(key, token, nx=True, px=self.ttl_ms)):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            # Polling with jittered backoff: a waiter, not a synchronisation point.
+            await asyncio.sleep(min(remaining, delay * (0.5 + random.random())))
+            delay = min(delay * 2, 0.05)

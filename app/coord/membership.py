@@ -9,6 +9,9 @@ the same name before the grace runs out.
 from __future__ import annotations
 
 import time
+from typing import Any
+
+from redis.asyncio import Redis
 
 from app.coord.redis_link import RedisLink
 
@@ -44,7 +47,7 @@ class Membership:
         now = time.time() * 1000
         cutoff = now - self.grace * 1000
 
-        async def read(r):  # type: ignore[no-untyped-def]
+        async def read(r: Redis) -> list[Any]:
             pipe = r.pipeline(transaction=False)
             pipe.zremrangebyscore(KEY, "-inf", now - 10 * self.grace * 1000)
             pipe.zrangebyscore(KEY, cutoff, "+inf")

@@ -1,4 +1,10 @@
-"""A Redis client with a circuit breaker: when Redis is away the bot carries on without it."""
+"""A Redis client with retries under a circuit breaker: without Redis the bot carries on.
+
+redis-py retries each command itself (`Retry`, exponential backoff) on connection errors and
+timeouts, on a fresh connection: after a Redis restart every pooled connection is stale, and
+the first command on each would otherwise fail although Redis is back. Only when the retries
+fail too does the breaker open.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,21 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from app.ops.logs import Throttle
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: While Redis stays away, how often its absence is logged again.
+REMIND_EVERY = 60.0
+
+#: Retries of one command after the first attempt (each on a new connection), 50, 100 ms apart.
+RETRIES = 2
 
 
 class RedisUnavailable(Exception):
@@ -22,8 +39,8 @@ class RedisLink:
     """One shared client. After a failure calls are skipped for `cooldown` seconds.
 
     Skipping keeps a dead Redis from adding a connect timeout to every command.
-    `on_recover` callbacks run before the first operation after a failure; until they
-    succeed, Redis counts as still away.
+    `on_recover` callbacks run before the first operation after a failure; Redis counts as
+    back (and is logged so, once) only when they and the operation succeeded.
     """
 
     def __init__(self, url: str, cooldown: float = 1.0, timeout: float = 1.0) -> None:
@@ -33,16 +50,25 @@ class RedisLink:
             socket_timeout=timeout,
             health_check_interval=10,
             decode_responses=False,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.025), RETRIES),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
         self.cooldown = cooldown
         self._down_until = 0.0
-        self._failed = False
+        #: When the current outage began (None while Redis answers).
+        self._down_since: float | None = None
+        self._reminder = Throttle(REMIND_EVERY)
         self._recover_hooks: list[Callable[[], Awaitable[None]]] = []
 
     @property
     def usable(self) -> bool:
         """False while the breaker is open after a recent failure."""
         return time.monotonic() >= self._down_until
+
+    @property
+    def down_for(self) -> float | None:
+        """Seconds since Redis stopped answering (None while it answers)."""
+        return None if self._down_since is None else time.monotonic() - self._down_since
 
     def on_recover(self, hook: Callable[[], Awaitable[None]]) -> None:
         """Run `hook` after Redis answers again following a failure."""
@@ -53,19 +79,30 @@ class RedisLink:
         if not self.usable:
             raise RedisUnavailable("redis circuit open")
         try:
-            if self._failed:
+            if self._down_since is not None:
                 # Before anything is read again, let the caches drop what they may have missed.
                 for hook in self._recover_hooks:
                     await hook()
-                self._failed = False
-                log.info("redis is back")
-            return await operation(self.client)
+            result = await operation(self.client)
         except (RedisError, OSError) as error:
-            if not self._failed:
-                log.warning("redis unavailable, falling back: %s", error)
-            self._failed = True
-            self._down_until = time.monotonic() + self.cooldown
+            self._failed(error)
             raise RedisUnavailable(str(error)) from error
+        if self._down_since is not None:
+            log.info("redis is back after %.0f s", time.monotonic() - self._down_since)
+            self._down_since = None
+        return result
+
+    def _failed(self, error: BaseException) -> None:
+        """Open the breaker; log the outage once, then a reminder every REMIND_EVERY s."""
+        now = time.monotonic()
+        self._down_until = now + self.cooldown
+        if self._down_since is None:
+            self._down_since = now
+            self._reminder = Throttle(REMIND_EVERY)
+            self._reminder.due()
+            log.warning("redis unavailable, falling back: %s", error)
+        elif self._reminder.due() is not None:
+            log.warning("redis still unavailable after %.0f s: %s", now - self._down_since, error)
 
     async def close(self) -> None:
         """Close the connection pool."""

@@ -32,9 +32,17 @@ class SavedSession:
 class SessionStore(Protocol):
     """Save, load and forget shard sessions."""
 
-    async def save(self, shard_id: int, session: SavedSession) -> None: ...
-    async def load(self, shard_id: int) -> SavedSession | None: ...
-    async def forget(self, shard_id: int) -> None: ...
+    async def save(self, shard_id: int, session: SavedSession) -> None:
+        """Remember the shard's session for its next owner."""
+        ...
+
+    async def load(self, shard_id: int) -> SavedSession | None:
+        """The saved session, if any."""
+        ...
+
+    async def forget(self, shard_id: int) -> None:
+        """Drop the saved session."""
+        ...
 
 
 class LocalSessionStore:

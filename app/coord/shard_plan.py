@@ -24,6 +24,7 @@ class ShardPlan:
     shards_per_pod: int
 
     def __post_init__(self) -> None:
+        """Refuse a plan without shards or pods."""
         if self.shard_count < 1 or self.shards_per_pod < 1:
             raise ValueError("shard count and shards per pod must be at least 1")
 
@@ -96,4 +97,5 @@ async def cluster_shard_count(link: RedisLink | None, fetch: Callable[[], Awaita
         recommended = await fetch()
         await link.run(lambda r: r.set(SHARD_COUNT_KEY, recommended, nx=True))
         stored = await link.run(lambda r: r.get(SHARD_COUNT_KEY))
+        assert stored is not None, "SET NX stored ours, or another pod's came first"
     return int(stored)

@@ -1,0 +1,1 @@
+"""Storage: the Tortoise models, the connection, migrations and retries of transient failures."""

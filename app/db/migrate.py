@@ -1,4 +1,11 @@
-"""Apply aerich migrations to PostgreSQL under an advisory lock, safe to run from many pods."""
+"""Apply aerich migrations to PostgreSQL under an advisory lock; check a database's schema.
+
+Migrating is safe to run from many pods at once. `check_schema` tells whether a database is at
+the head migration.
+
+The migrations ship inside the package (`app/db/migrations`, package data), so an installed
+bot, the image included, migrates without a source tree; MIGRATIONS_DIR overrides the place.
+"""
 
 from __future__ import annotations
 
@@ -13,30 +20,25 @@ import asyncpg
 from aerich import Command
 
 from app.db.connect import tortoise_config
+from app.db.postgres import connect, database_of
+from app.db.schema import APPLIED_QUERY, MIGRATIONS_DIR, schema_problem, shipped_migrations
+from app.ops.exits import Exit, Fatal
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 # Any fixed 64-bit number shared by every process that migrates this database.
 ADVISORY_LOCK_ID = 0x6775696C64626F74  # "guildbot"
-
-
-def asyncpg_dsn(url: str) -> str:
-    """The same database URL in the form asyncpg accepts."""
-    for prefix in ("asyncpg://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql://" + url.removeprefix(prefix)
-    return url
 
 
 async def run_migrations(url: str, location: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply every pending migration and return the names applied.
 
     A session-level advisory lock serialises concurrent runs: the second waits, then finds
-    nothing left to apply.
+    nothing left to apply. `Fatal` when no migrations are found or the database cannot be used.
     """
-    lock_conn = await asyncpg.connect(asyncpg_dsn(url))
+    shipped_migrations(location)
+    lock_conn = await connect(url)
     try:
         await lock_conn.execute("SELECT pg_advisory_lock($1)", ADVISORY_LOCK_ID)
         applied = await _isolated(_upgrade(url, location))
@@ -60,6 +62,21 @@ async def make_migration(url: str, name: str, location: Path = MIGRATIONS_DIR) -
     return await _isolated(_diff(url, name, location))
 
 
+async def check_schema(url: str, location: Path = MIGRATIONS_DIR) -> None:
+    """`Fatal` unless the database answers and is at the head migration of `location`."""
+    shipped = shipped_migrations(location)
+    conn = await connect(url)
+    try:
+        applied = {row["version"] for row in await conn.fetch(APPLIED_QUERY)}
+    except asyncpg.UndefinedTableError:
+        applied = None
+    finally:
+        await conn.close()
+    problem = schema_problem(applied, shipped)
+    if problem is not None:
+        raise Fatal(f"{database_of(url)} is not ready: {problem}", Exit.SCHEMA)
+
+
 async def _upgrade(url: str, location: Path) -> list[str]:
     async with Command(tortoise_config(url), app="models", location=str(location)) as command:
         return await command.upgrade(run_in_transaction=True)
@@ -71,6 +88,9 @@ async def _diff(url: str, name: str, location: Path) -> str:
 
 
 async def _isolated(work: Coroutine[Any, Any, T]) -> T:
-    """Run aerich in a task with an empty context: Tortoise keeps its state in a ContextVar,
-    and aerich's init and close must not touch a Tortoise the caller may have open."""
+    """Run aerich in a task with an empty context.
+
+    Tortoise keeps its state in a ContextVar, and aerich's init and close must not touch a
+    Tortoise the caller may have open.
+    """
     return await asyncio.create_task(work, context=contextvars.Context())

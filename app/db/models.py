@@ -2,51 +2,24 @@
 
 Discord snowflakes are BIGINT, coins are BIGINT (never floats). Constraints and indexes that
 Tortoise cannot express (CHECKs, a descending index, a partial index) live as raw SQL in the
-PostgreSQL migrations and in `app.db.extra_sql` for SQLite.
+PostgreSQL migrations and in `app.db.connect` for SQLite. The enums are the domain's
+(app/domain/types.py); these rows never leave the domain.
 """
 
 from __future__ import annotations
-
-from enum import StrEnum
 
 from tortoise import fields
 from tortoise.indexes import Index
 from tortoise.models import Model
 
-
-class LedgerKind(StrEnum):
-    """Why coins moved. The sign of a movement follows from its kind."""
-
-    GRANT = "grant"
-    DAILY = "daily"
-    TRANSFER_IN = "transfer_in"
-    TRANSFER_OUT = "transfer_out"
-    FINE = "fine"
-
-
-CREDIT_KINDS = frozenset({LedgerKind.GRANT, LedgerKind.DAILY, LedgerKind.TRANSFER_IN})
-
-
-class CaseAction(StrEnum):
-    """What a moderator did."""
-
-    WARN = "warn"
-    NOTE = "note"
-    TIMEOUT = "timeout"
-    UNTIMEOUT = "untimeout"
-    KICK = "kick"
-    BAN = "ban"
-    TEMPBAN = "tempban"
-    UNBAN = "unban"
-    FINE = "fine"
-
-
-class CaseState(StrEnum):
-    """Life of a case: active until it expires or a moderator pardons it."""
-
-    ACTIVE = "active"
-    EXPIRED = "expired"
-    PARDONED = "pardoned"
+from app.domain.types import (
+    ActionState,
+    CaseAction,
+    CaseState,
+    DmState,
+    EffectKind,
+    LedgerKind,
+)
 
 
 class GuildSettings(Model):
@@ -110,7 +83,7 @@ class LedgerEntry(Model):
         indexes = (Index(fields=("guild_id", "user_id", "id"), name="ledger_account_idx"),)
 
 
-class Refusal(Model):
+class TransferRefusal(Model):
     """A transfer refused for want of coins, kept under its request key.
 
     A replay of the same request (after a RESUME, or from a duplicated session) must give the
@@ -128,7 +101,13 @@ class Refusal(Model):
 
 
 class Case(Model):
-    """A numbered moderation case; numbers run 1, 2, 3 ... per guild without gaps."""
+    """A numbered moderation case; numbers run 1, 2, 3 ... per guild without gaps.
+
+    The case is also the outbox row of the Discord work it needs: its action, the DM to the
+    member and the lifting of its effect (a pardon, a tempban's end) each have a state;
+    `pending` is set while any of them is pending, and `next_attempt_at` is the claim's lease
+    (or the earliest retry) so that one process at a time does the work.
+    """
 
     id = fields.BigIntField(primary_key=True)
     guild_id = fields.BigIntField()
@@ -140,8 +119,15 @@ class Case(Model):
     created_at = fields.DatetimeField(auto_now_add=True)
     expires_at = fields.DatetimeField(null=True)
     state = fields.CharEnumField(CaseState, max_length=16, default=CaseState.ACTIVE)
-    dm_delivered = fields.BooleanField(null=True)
     idempotency_key = fields.CharField(max_length=120, null=True, unique=True)
+    dm_state = fields.CharEnumField(DmState, max_length=16, default=DmState.NONE)
+    action_state = fields.CharEnumField(ActionState, max_length=16, default=ActionState.NONE)
+    action_note = fields.CharField(max_length=1024, default="")
+    lift_state = fields.CharEnumField(ActionState, max_length=16, default=ActionState.NONE)
+    delete_message_s = fields.IntField(default=0)
+    pending = fields.BooleanField(default=False)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "cases"
@@ -159,12 +145,52 @@ class CaseEdit(Model):
     case: fields.ForeignKeyRelation[Case] = fields.ForeignKeyField(
         "models.Case", related_name="edits", on_delete=fields.RESTRICT
     )
+    case_id: int
     editor_id = fields.BigIntField(null=True)
     field = fields.CharField(max_length=16)
     old_value = fields.CharField(max_length=1024)
     new_value = fields.CharField(max_length=1024)
     note = fields.CharField(max_length=1024, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
+    idempotency_key = fields.CharField(max_length=120, null=True, unique=True)
 
     class Meta:
         table = "case_edits"
+
+
+class Effect(Model):
+    """The live effect of one kind (a ban, a timeout) on one member, and the case holding it.
+
+    One row per guild, member and kind, so at most one effect of a kind is live per member;
+    `case` is None when none is. Discord is made to match these rows (the outbox).
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    guild_id = fields.BigIntField()
+    target_id = fields.BigIntField()
+    kind = fields.CharEnumField(EffectKind, max_length=16)
+    case: fields.ForeignKeyNullableRelation[Case] = fields.ForeignKeyField(
+        "models.Case", related_name=False, null=True, on_delete=fields.RESTRICT
+    )
+    case_id: int | None
+    until = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "effects"
+        unique_together = (("guild_id", "target_id", "kind"),)
+
+
+class WebSession(Model):
+    """A web console record (a sign-in's state, a session) when there is no Redis.
+
+    The key is random; the record is gone for good once `expires_at` has passed.
+    """
+
+    key = fields.CharField(max_length=96, primary_key=True)
+    data: dict[str, object] = fields.JSONField()
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "web_sessions"
+        indexes = (Index(fields=("expires_at",), name="web_sessions_expiry_idx"),)

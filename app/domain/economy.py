@@ -9,31 +9,34 @@ contention out of the database.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from tortoise.exceptions import IntegrityError
+from tortoise.exceptions import DoesNotExist, IntegrityError
 from tortoise.expressions import F
-from tortoise.transactions import in_transaction
 
 from app.coord import Coordination
 from app.coord.leaderboard_cache import Standing
-from app.db.models import CREDIT_KINDS, LedgerEntry, LedgerKind, Member, Refusal
-from app.db.retry import retrying
-from app.domain import guilds, validation
+from app.db.models import LedgerEntry, Member, TransferRefusal
+from app.db.retry import retrying, transaction
+from app.domain import validation
 from app.domain.errors import (
     BalanceLimit,
     DailyNotReady,
-    IdempotencyConflict,
     InsufficientFunds,
     SelfTarget,
 )
+from app.domain.guilds import GuildConfigs
+from app.domain.idempotency import check_same, fresh_key
+from app.domain.types import CREDIT_KINDS, LedgerKind, LedgerLine, Profile, view_of
 from app.domain.validation import MAX_BALANCE
 
+T = TypeVar("T")
 DAILY_COOLDOWN = timedelta(hours=24)
+#: Ids looked up per query by `display_names`.
+NAMES_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +62,6 @@ class TransferReceipt:
     replayed: bool = False
 
 
-def new_key(prefix: str) -> str:
-    """A fresh idempotency key for a movement that has no natural one."""
-    return f"{prefix}:{uuid.uuid4().hex}"
-
-
 async def locked_member(guild_id: int, user_id: int) -> Member:
     """The member's row, created on first sight, locked until the transaction ends."""
     query = Member.filter(guild_id=guild_id, user_id=user_id).select_for_update()
@@ -77,34 +75,66 @@ async def locked_member(guild_id: int, user_id: int) -> Member:
     return member
 
 
-async def profile(guild_id: int, user_id: int, display_name: str | None = None) -> Member:
-    """The member's profile, created on first sight; the display name is kept current."""
-    validation.snowflake(guild_id, "guild")
-    validation.snowflake(user_id, "member")
-    name = (display_name or "")[:100]
-    member = await Member.get_or_none(guild_id=guild_id, user_id=user_id)
-    if member is None:
-        await Member.bulk_create(
-            [Member(guild_id=guild_id, user_id=user_id, display_name=name)], ignore_conflicts=True
-        )
-        member = await Member.get(guild_id=guild_id, user_id=user_id)
-    elif display_name is not None and member.display_name != name:
-        await Member.filter(id=member.id).update(display_name=name)
-        member.display_name = name
-    return member
+def profile_of(member: Member) -> Profile:
+    """The frozen view of a member row."""
+    return view_of(Profile, member)
 
 
 class Bank:
     """Coin movements for every guild. Limits come from the settings."""
 
-    def __init__(self, coord: Coordination, transfer_max: int, grant_max: int) -> None:
+    def __init__(
+        self, coord: Coordination, configs: GuildConfigs, transfer_max: int, grant_max: int
+    ) -> None:
         self.coord = coord
+        self.configs = configs
         self.transfer_max = transfer_max
         self.grant_max = grant_max
 
+    async def profile(
+        self, guild_id: int, user_id: int, display_name: str | None = None
+    ) -> Profile:
+        """The member's profile, created on first sight; the display name is kept current."""
+        validation.snowflake(guild_id, "guild")
+        validation.snowflake(user_id, "member")
+        name = (display_name or "")[:100]
+        member = await Member.get_or_none(guild_id=guild_id, user_id=user_id)
+        if member is None:
+            await Member.bulk_create(
+                [Member(guild_id=guild_id, user_id=user_id, display_name=name)],
+                ignore_conflicts=True,
+            )
+            member = await Member.get(guild_id=guild_id, user_id=user_id)
+        elif display_name is not None and member.display_name != name:
+            await Member.filter(id=member.id).update(display_name=name)
+            member.display_name = name
+        return profile_of(member)
+
+    async def display_names(self, guild_id: int, user_ids: Iterable[int]) -> dict[int, str]:
+        """The last display name recorded for each of `user_ids` that has one (no row: absent)."""
+        validation.snowflake(guild_id, "guild")
+        wanted = {validation.snowflake(u, "member") for u in user_ids}
+        found: dict[int, str] = {}
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), NAMES_CHUNK):
+            rows = await Member.filter(
+                guild_id=guild_id, user_id__in=ordered[start : start + NAMES_CHUNK]
+            ).values_list("user_id", "display_name")
+            found.update({user: name for user, name in rows if name})
+        return found
+
+    async def ledger(self, guild_id: int, user_id: int, limit: int = 50) -> list[LedgerLine]:
+        """The member's latest coin movements, newest first (no profile is created)."""
+        validation.snowflake(guild_id, "guild")
+        validation.snowflake(user_id, "member")
+        rows = await LedgerEntry.filter(guild_id=guild_id, user_id=user_id).order_by("-id").limit(
+            limit
+        )
+        return [view_of(LedgerLine, row) for row in rows]
+
     async def balance(self, guild_id: int, user_id: int) -> int:
         """Coins the member holds (a profile is created on first sight)."""
-        return (await profile(guild_id, user_id)).coins
+        return (await self.profile(guild_id, user_id)).coins
 
     async def grant(
         self,
@@ -123,7 +153,7 @@ class Bank:
             user_id,
             LedgerKind.GRANT,
             amount,
-            key or new_key("grant"),
+            key or fresh_key("give"),
             actor_id=admin_id,
             reason=validation.reason(reason, required=False) or None,
         )
@@ -148,7 +178,7 @@ class Bank:
             user_id,
             LedgerKind.FINE,
             amount,
-            key or new_key("fine"),
+            key or fresh_key("fine"),
             actor_id=moderator_id,
             reason=text,
         )
@@ -158,7 +188,7 @@ class Bank:
     ) -> Receipt:
         """The daily reward: once per 24 hours per member, the guild's configured amount."""
         now = now or datetime.now(UTC)
-        amount = (await guilds.settings(guild_id)).daily_amount
+        amount = (await self.configs.get(guild_id)).daily_amount
 
         def ready(member: Member) -> dict[str, Any]:
             if member.last_daily_at is not None and member.last_daily_at + DAILY_COOLDOWN > now:
@@ -166,7 +196,7 @@ class Bank:
             return {"last_daily_at": now}
 
         return await self._move(
-            guild_id, user_id, LedgerKind.DAILY, amount, key or new_key("daily"), check=ready
+            guild_id, user_id, LedgerKind.DAILY, amount, key or fresh_key("daily"), check=ready
         )
 
     async def transfer(
@@ -195,7 +225,7 @@ class Bank:
         self, guild_id: int, sender_id: int, recipient_id: int, amount: int, key: str
     ) -> tuple[TransferReceipt, list[Standing] | None]:
         refused: InsufficientFunds | None = None
-        async with in_transaction():
+        async with transaction():
             rows = await (
                 Member.filter(guild_id=guild_id, user_id__in=[sender_id, recipient_id])
                 .order_by("user_id")
@@ -204,7 +234,7 @@ class Bank:
             by_user = {m.user_id: m for m in rows}
             if await LedgerEntry.exists(idempotency_key=f"{key}:out"):
                 return await self._transfer_replay(guild_id, sender_id, recipient_id, amount, key)
-            earlier = await Refusal.get_or_none(idempotency_key=key)
+            earlier = await TransferRefusal.get_or_none(idempotency_key=key)
             if earlier is not None:
                 raise InsufficientFunds(earlier.balance, earlier.needed)
             sender = by_user.get(sender_id)
@@ -212,7 +242,7 @@ class Bank:
                 # Remembered under the rows' locks (and committed), so that a replay of this
                 # request refuses again instead of succeeding once the balance has grown.
                 refused = InsufficientFunds(sender.coins if sender else 0, amount)
-                await Refusal.create(
+                await TransferRefusal.create(
                     idempotency_key=key, guild_id=guild_id, balance=refused.balance, needed=amount
                 )
             else:
@@ -281,13 +311,11 @@ class Bank:
     ) -> tuple[TransferReceipt, None]:
         out = await LedgerEntry.get(idempotency_key=f"{key}:out")
         incoming = await LedgerEntry.get(idempotency_key=f"{key}:in")
-        if (out.guild_id, out.user_id, out.counterparty_id, out.amount) != (
-            guild_id,
-            sender_id,
-            recipient_id,
-            amount,
-        ):
-            raise IdempotencyConflict("That request id was already used for another transfer.")
+        check_same(
+            (out.guild_id, out.user_id, out.counterparty_id, out.amount),
+            (guild_id, sender_id, recipient_id, amount),
+            "transfer",
+        )
         receipt = TransferReceipt(
             sender_id,
             recipient_id,
@@ -299,14 +327,16 @@ class Bank:
         return receipt, None
 
     @staticmethod
-    async def _replay_on_conflict(work: Callable[[], Any], replay: Callable[[], Any]) -> Any:
+    async def _replay_on_conflict(
+        work: Callable[[], Awaitable[T]], replay: Callable[[], Awaitable[T]]
+    ) -> T:
         """Run `work`; if a concurrent twin committed the same key first, return its result."""
         try:
             return await work()
         except IntegrityError:
             try:
                 return await replay()
-            except LedgerEntry.DoesNotExist:
+            except DoesNotExist:
                 raise IntegrityError("constraint violated") from None
 
     async def _move(
@@ -346,7 +376,7 @@ class Bank:
         reason: str | None,
         check: Callable[[Member], dict[str, Any]] | None,
     ) -> tuple[Receipt, Standing | None]:
-        async with in_transaction():
+        async with transaction():
             member = await locked_member(guild_id, user_id)
             if await LedgerEntry.exists(idempotency_key=key):
                 return await self._move_replay(guild_id, user_id, kind, amount, key)
@@ -382,11 +412,9 @@ class Bank:
         self, guild_id: int, user_id: int, kind: LedgerKind, amount: int, key: str
     ) -> tuple[Receipt, None]:
         entry = await LedgerEntry.get(idempotency_key=key)
-        if (entry.guild_id, entry.user_id, entry.kind, entry.amount) != (
-            guild_id,
-            user_id,
-            kind,
-            amount,
-        ):
-            raise IdempotencyConflict("That request id was already used for another operation.")
+        check_same(
+            (entry.guild_id, entry.user_id, entry.kind, entry.amount),
+            (guild_id, user_id, kind, amount),
+            "operation",
+        )
         return Receipt(user_id, kind, amount, entry.balance_after, replayed=True), None

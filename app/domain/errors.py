@@ -58,7 +58,7 @@ class DailyNotReady(DomainError):
         self.available_at = available_at
 
 
-class MemberNotFound(DomainError):
+class ProfileNotFound(DomainError):
     """The member has no profile in this guild yet."""
 
 
@@ -72,3 +72,7 @@ class CaseStateError(DomainError):
 
 class IdempotencyConflict(DomainError):
     """An idempotency key was reused for a different operation."""
+
+
+class NotPermitted(DomainError):
+    """The person asking may not do this to that case (app/domain/authority.py)."""

@@ -1,8 +1,10 @@
 """Leaderboard pages and ranks: from the cache when it is complete, else from the database.
 
 Order everywhere: coins descending, then user id ascending (the index
-members_leaderboard_idx). A cache miss is answered from the database at once and starts one
-background rebuild per guild, so no member waits for a large guild to be loaded.
+members_leaderboard_idx). Members holding no coins are not ranked: pages end before them (they
+sort last, so leaving them out moves nobody's rank). A cache miss is answered from the
+database at once and starts one background rebuild per guild, so no member waits for a large
+guild to be loaded.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from tortoise.expressions import Q
 from app.coord.leaderboard_cache import LeaderboardCache, Standing
 from app.db.models import Member
 from app.domain import validation
-from app.domain.errors import InvalidInput, MemberNotFound
+from app.domain.errors import InvalidInput, ProfileNotFound
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +74,15 @@ class Leaderboard:
                 .limit(per_page)
                 .values_list("user_id", "coins")
             )
-        entries = [Entry(offset + i + 1, u, c) for i, (u, c) in enumerate(rows)]
+        entries = [Entry(offset + i + 1, u, c) for i, (u, c) in enumerate(rows) if c > 0]
         return Page(number, per_page, entries, source)
 
     async def rank(self, guild_id: int, user_id: int) -> int:
-        """The member's 1-based rank in the guild; MemberNotFound if never seen."""
+        """The member's 1-based rank in the guild; ProfileNotFound if never seen.
+
+        A member with no coins gets the rank after everyone who holds some; callers showing it
+        say "not ranked" instead (pages leave such members out).
+        """
         validation.snowflake(guild_id, "guild")
         validation.snowflake(user_id, "member")
         cached = await self.cache.rank(guild_id, user_id)
@@ -85,7 +91,7 @@ class Leaderboard:
         self.refresh_soon(guild_id)
         member = await Member.get_or_none(guild_id=guild_id, user_id=user_id)
         if member is None:
-            raise MemberNotFound("That member has no profile here yet.")
+            raise ProfileNotFound("That member has no profile here yet.")
         ahead = await Member.filter(
             Q(coins__gt=member.coins) | Q(coins=member.coins, user_id__lt=user_id),
             guild_id=guild_id,

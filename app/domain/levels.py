@@ -16,8 +16,9 @@ from tortoise.transactions import in_transaction
 
 from app.coord.cooldowns import Cooldowns
 from app.db.models import Member
-from app.domain import guilds, validation
+from app.domain import validation
 from app.domain.economy import locked_member
+from app.domain.guilds import GuildConfigs
 
 MAX_LEVEL = 10_000
 
@@ -76,31 +77,45 @@ class XpAward:
         return self.progress.level > self.previous_level
 
 
-async def award_message_xp(
-    guild_id: int,
-    user_id: int,
-    channel_id: int,
-    cooldowns: Cooldowns,
-    rng: random.Random | None = None,
-    now: datetime | None = None,
-) -> XpAward | None:
-    """Award XP for a message; None when cooling down or the channel earns no XP."""
-    validation.snowflake(guild_id, "guild")
-    validation.snowflake(user_id, "member")
-    config = await guilds.cached_settings(guild_id)
-    if channel_id in config.no_xp_channel_ids or config.xp_max <= 0:
-        return None
-    cooldown = timedelta(seconds=config.xp_cooldown_s)
-    if not await cooldowns.try_start(f"xp:{guild_id}:{user_id}", cooldown.total_seconds()):
-        return None
-    now = now or datetime.now(UTC)
-    gained = (rng or random).randint(config.xp_min, config.xp_max)
-    async with in_transaction():
-        member = await locked_member(guild_id, user_id)
-        if member.last_xp_at is not None and member.last_xp_at + cooldown > now:
+class Levels:
+    """XP from chat: the guild's range and cooldown, the no-XP channels, level-ups."""
+
+    def __init__(self, configs: GuildConfigs, cooldowns: Cooldowns) -> None:
+        self.configs = configs
+        self.cooldowns = cooldowns
+
+    async def award_message_xp(
+        self,
+        guild_id: int,
+        user_id: int,
+        channel_id: int,
+        rng: random.Random | None = None,
+        now: datetime | None = None,
+        display_name: str | None = None,
+    ) -> XpAward | None:
+        """Award XP for a message; None when cooling down or the channel earns no XP.
+
+        `display_name`, the author's name as the message showed it, is recorded with the award
+        so that names can still be shown once the member has left (leaderboard, exports).
+        """
+        validation.snowflake(guild_id, "guild")
+        validation.snowflake(user_id, "member")
+        config = await self.configs.cached(guild_id)
+        if channel_id in config.no_xp_channel_ids or not config.xp_enabled:
             return None
-        progress = Progress.of(member.xp + gained)
-        await Member.filter(id=member.id).update(
-            xp=progress.xp, level=progress.level, last_xp_at=now
-        )
-    return XpAward(gained, progress, member.level)
+        cooldown = timedelta(seconds=config.xp_cooldown_s)
+        key = f"xp:{guild_id}:{user_id}"
+        if not await self.cooldowns.try_start(key, cooldown.total_seconds()):
+            return None
+        now = now or datetime.now(UTC)
+        gained = (rng or random).randint(config.xp_min, config.xp_max)
+        async with in_transaction():
+            member = await locked_member(guild_id, user_id)
+            if member.last_xp_at is not None and member.last_xp_at + cooldown > now:
+                return None
+            progress = Progress.of(member.xp + gained)
+            named = {"display_name": display_name[:100]} if display_name else {}
+            await Member.filter(id=member.id).update(
+                xp=progress.xp, level=progress.level, last_xp_at=now, **named
+            )
+        return XpAward(gained, progress, member.level)

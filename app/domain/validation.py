@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import timedelta
 from typing import Any
 
@@ -14,14 +15,14 @@ MAX_BALANCE = 10**15
 
 def snowflake(value: Any, what: str = "id") -> int:
     """A positive 64-bit id (guild, user, channel)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SNOWFLAKE:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_SNOWFLAKE:
         raise InvalidId(f"That is not a valid {what}.")
     return value
 
 
 def amount(value: Any, maximum: int) -> int:
     """A whole number of coins, at least 1 and at most `maximum`."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not isinstance(value, int) or isinstance(value, bool):
         raise InvalidAmount("The amount must be a whole number of coins.")
     if value <= 0:
         raise InvalidAmount("The amount must be at least 1.")
@@ -46,6 +47,18 @@ def reason(value: Any, required: bool) -> str:
     return text
 
 
+def clean_text(value: str | None, limit: int = MAX_REASON) -> str:
+    """Text that came from Discord (an audit-log reason), made storable rather than refused.
+
+    Control characters other than newline and tab (NUL among them) are dropped, surrounding
+    space stripped, and the result clipped to `limit` characters with an ellipsis.
+    """
+    text = "".join(
+        c for c in value or "" if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cs")
+    ).strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def duration(value: Any, maximum: timedelta) -> timedelta:
     """A positive duration no longer than `maximum`."""
     if not isinstance(value, timedelta):
@@ -59,7 +72,7 @@ def duration(value: Any, maximum: timedelta) -> timedelta:
 
 def case_number(value: Any) -> int:
     """A positive case number."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**31:
         raise InvalidId("That is not a valid case number.")
     return value
 

@@ -1,7 +1,8 @@
 """The pod's HTTP endpoints for Kubernetes and Prometheus.
 
-/livez: the event loop turns. /startupz: every owned shard is READY. /readyz: that, the database
-answers, and the process is not shutting down. /metrics: Prometheus text format.
+/livez: the event loop turns. /startupz: the pod serves the shards it should (each READY).
+/readyz: that, the database answers at the head migration, and the process is not shutting
+down; a 503 says why in its body. /metrics: Prometheus text format.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ log = logging.getLogger(__name__)
 class Probes:
     """What the endpoints ask of the process.
 
-    `ready` says whether every owned shard is READY, `database` whether a query answers,
-    `refresh_metrics` updates gauges just before a scrape.
+    `serving` says why the pod does not serve the shards it should (None when it does),
+    `database` why the database cannot serve (None when it can; raising means it did not
+    answer), `refresh_metrics` updates gauges just before a scrape.
     """
 
-    ready: Callable[[], bool]
-    database: Callable[[], Awaitable[bool]]
+    serving: Callable[[], str | None]
+    database: Callable[[], Awaitable[str | None]]
     refresh_metrics: Callable[[], Awaitable[None]] | None = None
     stopping: bool = False
     max_loop_lag: float = 5.0
@@ -39,7 +41,7 @@ class Probes:
 class OpsServer:
     """An aiohttp server on its own port, sharing the bot's event loop."""
 
-    def __init__(self, probes: Probes, host: str = "0.0.0.0", port: int = 8080) -> None:
+    def __init__(self, probes: Probes, host: str = "127.0.0.1", port: int = 8080) -> None:
         self.probes = probes
         self.host, self.port = host, port
         self._runner: web.AppRunner | None = None
@@ -56,7 +58,7 @@ class OpsServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self._runner.addresses[0][1]
         self._ticker = asyncio.create_task(self._tick(), name="ops-loop-ticker")
         log.info("ops endpoints on http://%s:%d", self.host, self.port)
 
@@ -72,21 +74,23 @@ class OpsServer:
         return web.Response(text="ok\n")
 
     async def _startupz(self, request: web.Request) -> web.Response:
-        if not self.probes.ready():
-            return web.Response(status=503, text="shards not ready\n")
+        reason = self.probes.serving()
+        if reason is not None:
+            return web.Response(status=503, text=f"not started: {reason}\n")
         return web.Response(text="started\n")
 
     async def _readyz(self, request: web.Request) -> web.Response:
         if self.probes.stopping:
-            return web.Response(status=503, text="shutting down\n")
-        if not self.probes.ready():
-            return web.Response(status=503, text="shards not ready\n")
-        try:
-            db_ok = await asyncio.wait_for(self.probes.database(), 2.0)
-        except Exception:
-            db_ok = False
-        if not db_ok:
-            return web.Response(status=503, text="database unreachable\n")
+            return web.Response(status=503, text="not ready: shutting down\n")
+        reason = self.probes.serving()
+        if reason is None:
+            try:
+                problem = await asyncio.wait_for(self.probes.database(), 2.0)
+            except Exception as error:
+                problem = f"it does not answer ({str(error) or type(error).__name__})"
+            reason = None if problem is None else f"database: {problem}"
+        if reason is not None:
+            return web.Response(status=503, text=f"not ready: {reason}\n")
         return web.Response(text="ready\n")
 
     async def _metrics(self, request: web.Request) -> web.Response:

@@ -6,9 +6,11 @@ The names are a contract with deploy/grafana-dashboard.json and deploy/prometheu
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -21,8 +23,34 @@ def _counter(name: str, doc: str, labels: Sequence[str] = ()) -> Counter:
     return Counter(f"guildbot_{name}", doc, labels, registry=REGISTRY)
 
 
-def _histogram(name: str, doc: str, buckets: Sequence[float], labels: Sequence[str] = ()):
+def _histogram(
+    name: str, doc: str, buckets: Sequence[float], labels: Sequence[str] = ()
+) -> Histogram:
     return Histogram(f"guildbot_{name}", doc, labels, buckets=buckets, registry=REGISTRY)
+
+
+class OptionalGauge(Collector):
+    """A gauge with no labels whose series is absent while it has no value (`set(None)`).
+
+    /metrics then says nothing rather than something untrue.
+    """
+
+    def __init__(self, name: str, documentation: str) -> None:
+        self.name = f"guildbot_{name}"
+        self.documentation = documentation
+        self.value: float | None = None
+        REGISTRY.register(self)
+
+    def set(self, value: float | None) -> None:
+        """The value to export, or None for no series."""
+        self.value = value
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """The family, with its one sample when there is a value."""
+        family = GaugeMetricFamily(self.name, self.documentation)
+        if self.value is not None:
+            family.add_metric([], self.value)
+        yield family
 
 
 SHARD_UP = _gauge("shard_up", "1 when the shard is READY", ["shard"])
@@ -30,6 +58,11 @@ SHARD_LATENCY = _gauge("shard_latency_seconds", "Heartbeat latency per shard", [
 SHARD_GUILDS = _gauge("shard_guilds", "Guilds per shard", ["shard"])
 EVENTS = _counter("events", "Gateway dispatch events received", ["shard"])
 COMMANDS = _counter("commands", "Commands handled, by outcome", ["command", "outcome"])
+COMMANDS_EXPIRED = _counter(
+    "commands_expired",
+    "Commands not executed because their deadline passed (on arrival, or before they committed)",
+    ["command", "form"],
+)
 COMMAND_DURATION = _histogram(
     "command_duration_seconds",
     "Time from a command's arrival to its reply",
@@ -42,7 +75,7 @@ SESSION_STARTS_REMAINING = _gauge("session_starts_remaining", "Session starts le
 DB_POOL_SIZE = _gauge("db_pool_size", "Database connections open")
 DB_POOL_IDLE = _gauge("db_pool_idle", "Database connections idle")
 DB_POOL_MAX = _gauge("db_pool_max", "Database pool maximum size")
-REDIS_UP = _gauge("redis_up", "1 when Redis answers (always 1 without Redis)")
+REDIS_UP = OptionalGauge("redis_up", "1 when Redis answers, 0 when not; absent without REDIS_URL")
 REDIS_LOCK_WAIT = _histogram(
     "redis_lock_wait_seconds",
     "Time spent waiting for account locks",
@@ -58,6 +91,21 @@ REBALANCE_CONVERGENCE = _histogram(
     "rebalance_convergence_seconds",
     "Time from a membership change to this pod holding exactly its share of shards",
     (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
+)
+WEB_REQUESTS = _counter(
+    "web_requests", "Web console requests, by route and status", ["route", "status"]
+)
+WEB_DURATION = _histogram(
+    "web_request_duration_seconds",
+    "Web console request time, by route",
+    (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    ["route"],
+)
+WEB_RENDER = _histogram(
+    "web_render_seconds",
+    "Time to render a web console page's template",
+    (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
+    ["page"],
 )
 
 

@@ -4,7 +4,7 @@ No timing is asserted: only that each benchmark completes, prints its tables, an
 must be true whatever the speed is true (ours and raw conserve coins; the cache and the
 database return the same pages; keyset and OFFSET pages hold the same rows; every command
 through the sandbox is answered; our processes start without a single op 9; the bank audit
-finds no anomaly after every kind of fault).
+finds no anomaly after every kind of fault, in the ledger and in the case log).
 """
 
 from __future__ import annotations
@@ -89,6 +89,11 @@ def check_history(stdout: str, result: dict[str, Any]) -> None:
     assert facts["walk_equal"] and facts["walk_complete"]
 
 
+def check_search(stdout: str, result: dict[str, Any]) -> None:
+    agree = result["facts"]["same_rows"]
+    assert len(agree) == 5 and all(agree.values()), agree
+
+
 def check_commands(stdout: str, result: dict[str, Any]) -> None:
     facts = result["facts"]
     steps = facts["steps"]
@@ -142,17 +147,36 @@ def check_bank(stdout: str, result: dict[str, Any]) -> None:
     facts = result["facts"]
     assert facts["anomalies"] == {}, facts["anomaly_examples"]
     assert len(facts["anomaly_kinds_checked"]) >= 10
-    for kind in ("kill", "postgres", "redis", "reconnect", "drop"):
+    for kind in (
+        "kill",
+        "kill mid-ban",
+        "postgres",
+        "postgres-pause",
+        "redis",
+        "late-replay",
+        "reconnect",
+        "drop",
+    ):
         assert facts["faults"].get(kind, 0) >= 1, facts["faults"]
+    assert "lease granted within a new epoch" in facts["anomaly_kinds_checked"]
+    assert "in the ledger, not acknowledged within Discord's 3 s" in facts["anomaly_kinds_checked"]
+    assert facts["acknowledged_in_time"] > 0
+    assert facts["replies_lost_to_a_kill"] <= facts["unknown_applied"]
     assert facts["sent"] > 0 and facts["replies"].get("done", 0) > 0, facts["replies"]
     assert facts["total_coins"] == facts["expected_coins"]
-    assert facts["pod_starts"] >= 4 + facts["faults"]["kill"]
+    kills = facts["faults"]["kill"] + facts["faults"].get("kill mid-ban", 0)
+    assert facts["pod_starts"] >= 4 + kills
+    moderation = facts["moderation"]  # bans and tempbans under the same nemesis, audited
+    assert moderation["orders"].get("ban done", 0) > 0, moderation
+    assert moderation["orders"].get("tempban done", 0) > 0, moderation
+    assert moderation["cases"] > 0 and len(facts["anomaly_kinds_checked"]) >= 20
 
 
 CHECKS = {
     "transfers": check_transfers,
     "leaderboard": check_leaderboard,
     "history": check_history,
+    "search": check_search,
     "commands": check_commands,
     "memory": check_memory,
     "startup": check_startup,

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from bench.__main__ import parse, recorded
-from bench.harness import Result, Table, percentile, ratio
+from bench.harness import Result
 from bench.report import Environment, markers, render, replace_section, write_section
+from bench.tables import Table, ratio
+from bench.timing import percentile
 
 
 def test_percentile_interpolates() -> None:

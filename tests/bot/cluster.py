@@ -3,22 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from pathlib import Path
 
-import aiohttp
-
 from app.bot.runner import publish_commands
-from app.sandbox import SandboxServer
-from bench.services import free_port
-from tests.bot.harness import TOKEN, bot_settings
-from tests.bot.processes import BotProcess, bot_env
+from sandbox import SandboxServer
+from tests.bot.harness import bot_settings
 from tests.conftest import Backend
-from tests.services import wait_for
+from testsupport.processes import BotProcess
+from testsupport.waiting import wait_for
 
 
 async def publish(server: SandboxServer, db_url: str) -> None:
     """Register the bot's slash commands with the sandbox (once per sandbox)."""
-    await publish_commands(bot_settings(server, db_url, None), TOKEN)
+    await publish_commands(bot_settings(server, db_url, None), server.bot_token)
+
+
+def pod(
+    name: str, server: SandboxServer, db_url: str, redis_url: str, workdir: Path, **env: str
+) -> BotProcess:
+    """`python -m app run` against `server` with this test's database and Redis, INFO logs, a
+    short identify window and short leases, then `env`."""
+    defaults = {"LOG_LEVEL": "INFO", "IDENTIFY_WINDOW_S": "0.1", "LEASE_TTL_S": "3"}
+    return BotProcess.guildbot(
+        name,
+        server,
+        workdir,
+        keep=None,  # said, so that the type checker does not match the variables (str) to it
+        DATABASE_URL=db_url,
+        REDIS_URL=redis_url,
+        **{**defaults, **env},
+    )
 
 
 class Cluster:
@@ -30,20 +45,12 @@ class Cluster:
         self.server, self.pg, self.redis_url, self.workdir = server, pg, redis_url, workdir
         self.env = env
         self.pods: dict[int, BotProcess] = {}
-        self.ports: dict[int, int] = {}
         self.retired: list[BotProcess] = []
 
     def process(self, index: int) -> BotProcess:
-        self.ports[index] = free_port()
-        env = bot_env(
-            self.server,
-            self.pg.db_url,
-            self.redis_url,
-            POD_INDEX=str(index),
-            OPS_PORT=str(self.ports[index]),
-            **self.env,
-        )
-        return BotProcess(env, self.workdir)
+        """A new process for pod `index` (not started)."""
+        env = {"POD_INDEX": str(index), **self.env}
+        return pod(f"pod-{index}", self.server, self.pg.db_url, self.redis_url, self.workdir, **env)
 
     async def start(self, *indexes: int) -> None:
         procs = [self.process(i) for i in indexes]
@@ -57,16 +64,15 @@ class Cluster:
         shards = int(self.env["SHARD_COUNT"])
         await self.server.driver.wait_for_shards(list(range(shards)), timeout=within)
         for index in self.pods:
-            await wait_for(lambda i=index: self.http(i, "/readyz", ok_only=True), within=within)
+            await wait_for(partial(self.http, index, "/readyz", ok_only=True), within=within)
 
     async def http(self, index: int, path: str, ok_only: bool = False) -> str | None:
-        url = f"http://127.0.0.1:{self.ports[index]}{path}"
-        try:
-            async with aiohttp.ClientSession() as session, session.get(url) as resp:
-                text = await resp.text()
-                return text if resp.status == 200 or not ok_only else None
-        except aiohttp.ClientError:
+        """The body of pod `index`'s ops endpoint `path` (None: no answer, or not 200 when
+        `ok_only`)."""
+        answer = await self.pods[index].http(path)
+        if answer is None or (ok_only and answer[0] != 200):
             return None
+        return answer[1]
 
     async def close(self) -> None:
         """Kill what is left; the logs are printed (pytest shows them when a test failed)."""

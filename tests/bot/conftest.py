@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app.bot.client import GuildBot
-from app.sandbox import SandboxServer
+from sandbox import SandboxServer
 from tests.bot.cluster import Cluster
 from tests.bot.harness import Harness, bot_settings, start_test_bot
 from tests.bot.world import community_world

@@ -14,40 +14,28 @@ from app.bot.client import GuildBot
 from app.bot.runner import start_bot
 from app.config import Settings
 from app.db.models import Case, LedgerEntry, Member
-from app.sandbox import Driver, MessageView, SandboxServer
-from app.sandbox.world import Guild
+from sandbox import SANDBOX_TOKEN, Driver, MessageView, SandboxServer, payloads
+from sandbox.world import Channel, Guild
+from testsupport import bots
+from testsupport.waiting import wait_for
 
-TOKEN = "sandbox-token"
 REPLY_TIMEOUT = 8.0
 
 
 def bot_settings(
     server: SandboxServer, db_url: str, redis_url: str | None, **extra: Any
 ) -> Settings:
-    """Settings for a bot against `server`, ignoring the developer's environment and .env."""
-    values: dict[str, Any] = {
-        "database_url": db_url,
-        "redis_url": redis_url,
-        "discord_token": TOKEN,
-        "discord_api_base": server.rest_base,
-        "discord_gateway_url": server.gateway_url,
-        "command_prefix": "!",
-        "message_content_intent": True,
-        "shard_count": None,
-        "shard_ids": None,
-        "shards_per_pod": None,
-        "pod_index": None,
-        "identify_window_s": 0.05,
-        "lease_ttl_s": 3.0,
-    }
-    return Settings(_env_file=None, **{**values, **extra})  # type: ignore[call-arg]
+    """Settings for a bot against `server` (testsupport.bots.bot_settings) with this test's
+    database and Redis, a short identify window and short leases."""
+    values: dict[str, Any] = {"identify_window_s": 0.05, "lease_ttl_s": 3.0, **extra}
+    return bots.bot_settings(server, db_url, redis_url=redis_url, **values)
 
 
 async def start_test_bot(settings: Settings, **options: Any) -> GuildBot:
     """An in-process bot, commands synced, ready (every guild received)."""
     options.setdefault("guild_ready_timeout", 0.1)
     options.setdefault("drain_grace", 5.0)
-    bot = await start_bot(settings, TOKEN, sync=True, **options)
+    bot = await start_bot(settings, SANDBOX_TOKEN, sync=True, **options)
     await asyncio.wait_for(bot.wait_until_ready(), 15)
     return bot
 
@@ -104,6 +92,32 @@ class Harness:
             return await self.slash(who, name, sub, at=at, **options)
         return await self.prefix(who, " ".join(w for w in (name, sub or "", args) if w), at=at)
 
+    async def staff(
+        self, form: str, who: str, name: str, args: str = "", /, **options: Any
+    ) -> MessageView:
+        """A staff-only command: its slash answer (ephemeral), or for prefix the DM holding the
+        data, after checking that the channel got only the acknowledgement. A refusal is
+        returned as it is."""
+        if form == "slash":
+            reply = await self.slash(who, name, **options)
+            assert is_error(reply) or reply.ephemeral, reply.content
+            return reply
+        earlier = self.driver.dms(who)
+        reply = await self.prefix(who, f"{name} {args}".strip())
+        if is_error(reply):
+            return reply
+        assert reply.content.startswith("Sent you ") and not reply.embeds, reply.content
+        assert not self.driver.world.messages[reply.id].attachments
+        return await self.driver.wait_dm(who, after=earlier[-1] if earlier else None)
+
+    async def against(
+        self, form: str, who: str, name: str, target: str, /, **options: Any
+    ) -> MessageView:
+        """`name` aimed at member `target`: as slash (`member=target` and `options`) or as
+        prefix (`!name @target` then the options' values in order)."""
+        words = " ".join([self.mention(target), *map(str, options.values())])
+        return await self.run(form, who, name, words, member=target, **options)
+
     def mention(self, name: str) -> str:
         """`<@id>` of a member name, as prefix commands take it."""
         return f"<@{self.id_of(name)}>"
@@ -115,6 +129,17 @@ class Harness:
     def calls(self, method: str, route: str) -> int:
         """How many REST calls the bot made to `method route`."""
         return len(self.driver.rest_calls(method, route=route))
+
+
+async def channel_changed(h: Harness, channel: Channel) -> None:
+    """Tell the bot (CHANNEL_UPDATE) and wait until its cache has the new overwrites."""
+    h.driver.core.emit("CHANNEL_UPDATE", payloads.channel(channel, h.driver.world), h.guild.id)
+
+    async def seen() -> bool:
+        cached = h.bot.get_channel(channel.id)
+        return cached is not None and len(cached.overwrites) == len(channel.overwrites)
+
+    await wait_for(seen)
 
 
 async def coins(guild_id: int, user_id: int) -> int:

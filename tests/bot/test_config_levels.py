@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from app.db.models import Member
-from app.domain import guilds
-from app.sandbox import payloads
-from app.sandbox.permissions import P
-from app.sandbox.world import Channel, Overwrite
-from tests.bot.harness import Harness, is_error, snapshot
-from tests.services import wait_for
+from sandbox.permissions import P
+from sandbox.world import Overwrite
+from tests.bot.harness import Harness, channel_changed, is_error, snapshot
 
 FORMS = ["slash", "prefix"]
-
-
-async def channel_changed(h: Harness, channel: Channel) -> None:
-    """Tell the bot (CHANNEL_UPDATE) and wait until its cache has the new overwrites."""
-    h.driver.core.emit("CHANNEL_UPDATE", payloads.channel(channel, h.driver.world), h.guild.id)
-
-    async def seen() -> bool:
-        cached = h.bot.get_channel(channel.id)
-        return cached is not None and len(cached.overwrites) == len(channel.overwrites)
-
-    await wait_for(seen)
 
 
 def channel_id(h: Harness, name: str) -> int:
@@ -37,7 +25,7 @@ async def test_config_changes_each_setting(h: Harness, form: str) -> None:
     fields = {f["name"]: f["value"] for f in shown.embeds[0]["fields"]}
     assert fields["Currency"] == "coins" and fields["Modlog channel"] == "none"
     ref = {name: f"<#{channel_id(h, name)}>" for name in ("modlog", "levels", "quiet")}
-    steps = [
+    steps: list[tuple[str, str, dict[str, Any]]] = [
         ("currency", "gems", {"name": "gems"}),
         ("daily", "250", {"amount": 250}),
         ("xp", "5 9", {"minimum": 5, "maximum": 9}),
@@ -48,15 +36,15 @@ async def test_config_changes_each_setting(h: Harness, form: str) -> None:
     for sub, args, options in steps:
         reply = await h.run(form, "admin", "config", args, sub=sub, **options)
         assert reply.content.startswith("Saved:"), (sub, reply.content)
-    row = await guilds.settings(gid)
+    row = await h.bot.services.guilds.get(gid)
     assert (row.currency_name, row.daily_amount, row.xp_min, row.xp_max) == ("gems", 250, 5, 9)
     assert row.modlog_channel_id == channel_id(h, "modlog")
     assert row.levelup_channel_id == channel_id(h, "levels") and not row.levelup_dm
-    assert row.no_xp_channel_ids == [channel_id(h, "quiet")]
+    assert row.no_xp_channel_ids == (channel_id(h, "quiet"),)
     balance = await h.run(form, "m1", "balance")
     assert balance.content == "You hold 0 gems."
     dm = await h.run(form, "admin", "config", "dm", sub="levelup", where="dm")
-    assert "by DM" in dm.content and (await guilds.settings(gid)).levelup_dm
+    assert "by DM" in dm.content and (await h.bot.services.guilds.get(gid)).levelup_dm
     removed = await h.run(
         form,
         "admin",
@@ -67,18 +55,18 @@ async def test_config_changes_each_setting(h: Harness, form: str) -> None:
         channel="quiet",
     )
     assert removed.content.startswith("Saved:")
-    assert (await guilds.settings(gid)).no_xp_channel_ids == []
-    off = await h.run(form, "admin", "config", sub="modlog")
+    assert (await h.bot.services.guilds.get(gid)).no_xp_channel_ids == ()
+    off = await h.run(form, "admin", "config", "off", sub="modlog")
     assert "no longer posted" in off.content
-    assert (await guilds.settings(gid)).modlog_channel_id is None
+    assert (await h.bot.services.guilds.get(gid)).modlog_channel_id is None
 
 
 @pytest.mark.parametrize("form", FORMS)
 async def test_config_refusals_write_nothing(h: Harness, form: str) -> None:
-    await guilds.settings(h.guild.id)
+    await h.bot.services.guilds.get(h.guild.id)
     general = h.driver.channel(h.guild, "general")
     before = await snapshot()
-    cases = [
+    cases: list[tuple[str, str, str, dict[str, Any], str]] = [
         ("mod", "currency", "gems", {"name": "gems"}, "Manage Server"),
         ("m1", "daily", "5", {"amount": 5}, "Manage Server"),
         ("admin", "xp", "10 5", {"minimum": 10, "maximum": 5}, "minimum at or below"),
@@ -114,7 +102,8 @@ async def xp_of(h: Harness, name: str) -> int:
 
 
 async def test_messages_earn_xp_and_announce_level_ups(h: Harness) -> None:
-    await guilds.configure(h.guild.id, xp_min=150, xp_max=150)
+    configs = h.bot.services.guilds
+    await configs.set_xp_range(h.guild.id, 150, 150)
     sent = await h.driver.send_message(h.guild, "general", "m2", "hello everyone")
     announced = await h.driver.wait_reply(sent)
     assert announced.content == f"{h.mention('m2')} reached level 1!"
@@ -124,11 +113,8 @@ async def test_messages_earn_xp_and_announce_level_ups(h: Harness) -> None:
     await h.driver.send_message(h.guild, "general", "otherbot", "bots earn nothing")
     command = await h.prefix("m6", "balance")  # commands earn nothing either
     assert command.content == "You hold 0 coins."
-    await guilds.configure(
-        h.guild.id,
-        no_xp_channel_ids=[channel_id(h, "quiet")],
-        levelup_channel_id=channel_id(h, "levels"),
-    )
+    await configs.set_xp_excluded(h.guild.id, channel_id(h, "quiet"), True)
+    await configs.set_levelup(h.guild.id, channel_id=channel_id(h, "levels"))
     await h.driver.send_message(h.guild, "quiet", "m3", "no xp here")
     await h.driver.send_message(h.guild, "general", "m4", "to the levels channel")
 
@@ -145,7 +131,7 @@ async def test_messages_earn_xp_and_announce_level_ups(h: Harness) -> None:
     )
     assert await xp_of(h, "m2") == 150 and await xp_of(h, "m3") == 0
     assert await xp_of(h, "otherbot") == 0 and await xp_of(h, "m6") == 0
-    await guilds.configure(h.guild.id, levelup_dm=True)
+    await configs.set_levelup(h.guild.id, dm=True)
     await h.driver.send_message(h.guild, "general", "m5", "tell me privately")
     dm = await h.driver.wait_dm("m5")
     assert dm.content == "You reached level 1 in Guild 0!"

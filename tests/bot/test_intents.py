@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from app.bot.client import GuildBot
-from app.sandbox import SandboxServer
+from sandbox import SandboxServer
 from tests.bot.harness import Harness, bot_settings, start_test_bot
 
 GUILDS, GUILD_MODERATION, GUILD_MESSAGES, MESSAGE_CONTENT = 1 << 0, 1 << 2, 1 << 9, 1 << 15

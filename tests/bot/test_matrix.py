@@ -63,7 +63,7 @@ async def test_permission_matrix(h: Harness, command: str, form: str) -> None:
                     "owner": "owner",
                     "self": caller,
                     "bot": h.bot.user.name,
-                }[target]  # type: ignore[union-attr]
+                }[target]
             before, acted, dms = await snapshot(), actions_taken(h), len(h.driver.dms(name))
             reply = await h.run(
                 form, caller, command, f"{h.mention(name)} {words}", **{option: name}, **extra

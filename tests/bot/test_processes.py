@@ -9,41 +9,33 @@ from pathlib import Path
 
 import pytest
 
-from app.bot.runner import publish_commands
-from app.db.models import Case, CaseEdit, CaseState, Member
-from app.sandbox import SandboxServer
-from tests.bot.harness import TOKEN, Harness, bot_settings
-from tests.bot.processes import BotProcess, bot_env
+from app.db.models import Case, CaseEdit, Member
+from app.domain.types import CaseState
+from sandbox import SandboxServer
+from tests.bot.cluster import pod, publish
+from tests.bot.harness import Harness
 from tests.bot.world import community_world
 
 pytestmark = pytest.mark.slow
 BAN_ROUTE = "/guilds/{guild_id}/bans/{user_id}"
 
 
+def small_sandbox(*shards: tuple[int, int]) -> SandboxServer:
+    """A sandbox of community guilds of 4 members (on these (shard, shard count) places)."""
+    world = community_world(list(shards) or None, members=4)
+    return SandboxServer(world=world, identify_window=0.05, interaction_deadline=10)
+
+
 @pytest.fixture
 async def two_shard_sandbox(pg: object) -> AsyncIterator[SandboxServer]:
-    server = SandboxServer(
-        world=community_world([(0, 2), (1, 2)], members=4),
-        identify_window=0.05,
-        interaction_deadline=10,
-    )
-    await server.start()
-    yield server
-    await server.stop()
+    async with small_sandbox((0, 2), (1, 2)) as server:
+        yield server
 
 
 @pytest.fixture
 async def one_shard_sandbox(pg: object) -> AsyncIterator[SandboxServer]:
-    server = SandboxServer(
-        world=community_world(members=4), identify_window=0.05, interaction_deadline=10
-    )
-    await server.start()
-    yield server
-    await server.stop()
-
-
-async def publish(server: SandboxServer, pg_url: str) -> None:
-    await publish_commands(bot_settings(server, pg_url, None), TOKEN)
+    async with small_sandbox() as server:
+        yield server
 
 
 async def test_guilds_on_other_shards_in_other_processes_share_nothing(
@@ -52,9 +44,14 @@ async def test_guilds_on_other_shards_in_other_processes_share_nothing(
     server = two_shard_sandbox
     await publish(server, pg_url)
     procs = [
-        BotProcess(
-            bot_env(server, pg_url, redis_server_url, SHARD_COUNT="2", SHARD_IDS=f"[{shard}]"),
+        pod(
+            f"shard-{shard}",
+            server,
+            pg_url,
+            redis_server_url,
             tmp_path,
+            SHARD_COUNT="2",
+            SHARD_IDS=f"[{shard}]",
         )
         for shard in (0, 1)
     ]
@@ -109,8 +106,9 @@ async def test_tempban_expires_once_across_a_restart(
 ) -> None:
     server = one_shard_sandbox
     await publish(server, pg_url)
-    env = bot_env(server, pg_url, redis_server_url)
-    first, second = BotProcess(env, tmp_path), BotProcess(env, tmp_path)
+    first, second = (
+        pod(name, server, pg_url, redis_server_url, tmp_path) for name in ("first", "second")
+    )
     try:
         await first.start()
         await first.wait_log("shard 0 ready")

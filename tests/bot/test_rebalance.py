@@ -7,21 +7,30 @@ for each shard. No shard may ever have two, and during a scale-up at most one ma
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
+import redis.asyncio as redis
 
 from app.coord.cluster_view import describe_live
-from app.db.models import LedgerEntry, Member
-from app.sandbox import SandboxServer
+from app.db.models import LedgerEntry
+from sandbox import SandboxServer
 from tests.bot.cluster import Cluster, publish
 from tests.bot.world import community_world
-from tests.conftest import Backend, delete_keys
-from tests.services import wait_for
+from tests.conftest import Backend
+from tests.ledger_checks import total_coins
+from tests.services import private_redis
+from testsupport.keys import delete_keys
+from testsupport.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -73,55 +82,141 @@ class Sampler:
         return next((t for t, counts in self.samples if t > after and counts[shard]), None)
 
 
-class TransferStream:
-    """A steady stream of transfer commands to guilds on every shard."""
+@dataclass
+class Command:
+    """One command a member sent, and every answer the bot gave to it."""
+
+    form: str  # "slash" or "prefix"
+    name: str  # "transfer" or "balance"
+    guild: int
+    at: float  # monotonic time it was sent
+    answers: list[str] = field(default_factory=list)
+    #: Slash: the interaction id (prefix: the message id), the key of its ledger rows.
+    key: int = 0
+
+
+@dataclass
+class Tally:
+    """What a CommandStream saw, by form."""
+
+    sent: Counter[str] = field(default_factory=Counter)
+    answered_once: Counter[str] = field(default_factory=Counter)
+    #: Slash commands that reached the bot after Discord's 3 s window (a pod was killed): not
+    #: executed, no answer, no effect. Prefix commands have a 30 s window; none is that late.
+    too_late: Counter[str] = field(default_factory=Counter)
+    transfers_done: int = 0
+
+    def line(self) -> str:
+        parts = [
+            f"{form}: {self.sent[form]} sent, {self.answered_once[form]} answered once"
+            + (f", {self.too_late[form]} too late to run" if self.too_late[form] else "")
+            for form in ("slash", "prefix")
+        ]
+        return "; ".join(parts) + f"; {self.transfers_done} transfers in the ledger"
+
+
+class CommandStream:
+    """Slash and prefix commands (transfer and balance, in turns) to a guild of every shard.
+
+    Slash commands go out ten a second, round the guilds. Prefix commands go out in one lane
+    per guild, in its #quiet channel, one at a time (the next once the last was answered), so
+    that every bot message in a lane's channel answers one of its commands: a second answer
+    to a replayed message shows as one message too many.
+    """
 
     def __init__(self, server: SandboxServer) -> None:
         self.server = server
-        self.handles: list = []
+        self.driver = server.driver
+        self.guilds = list(server.world.guilds.values())
+        self.commands: list[Command] = []
+        self._handles: list[tuple[Command, Any]] = []
         self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        #: (from, to) monotonic times in which a killed pod's shards had no owner.
+        self.gaps: list[tuple[float, float]] = []
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
+        self._tasks = [asyncio.create_task(self._slash())]
+        self._tasks += [asyncio.create_task(self._lane(i)) for i in range(len(self.guilds))]
 
-    async def _run(self) -> None:
+    def _pick(self, rng: random.Random, i: int) -> tuple[str, str, str, int]:
+        sender, recipient = rng.sample(NAMES, 2)
+        return ("transfer" if i % 2 == 0 else "balance"), sender, recipient, rng.randint(1, 5)
+
+    async def _slash(self) -> None:
         rng = random.Random(11)
-        guilds = list(self.server.world.guilds.values())
         i = 0
         while not self._stop.is_set():
-            sender, recipient = rng.sample(NAMES, 2)
-            self.handles.append(
-                await self.server.driver.slash(
-                    guilds[i % len(guilds)],
-                    "general",
-                    sender,
-                    "transfer",
-                    member=recipient,
-                    amount=rng.randint(1, 5),
-                )
-            )
+            guild = self.guilds[i % len(self.guilds)]
+            name, sender, recipient, amount = self._pick(rng, i)
+            options: dict[str, Any] = {}
+            if name == "transfer":
+                options = {"member": recipient, "amount": amount}
+            handle = await self.driver.slash(guild, "general", sender, name, **options)
+            command = Command("slash", name, guild.id, time.monotonic(), key=handle.id)
+            self.commands.append(command)
+            self._handles.append((command, handle))
             i += 1
-            await asyncio.sleep(0.1)  # the offered rate: ten commands a second
+            await asyncio.sleep(0.1)  # the offered rate: ten slash commands a second
 
-    async def finish(self, pg: Backend) -> None:
-        """Stop sending; every command answered exactly once; coins conserved in every guild."""
+    async def _lane(self, index: int) -> None:
+        rng = random.Random(100 + index)
+        guild = self.guilds[index]
+        i = 0
+        while not self._stop.is_set():
+            name, sender, recipient, amount = self._pick(rng, i)
+            target = f"<@{self.server.world.user(recipient).id}>"
+            text = f"!transfer {target} {amount}" if name == "transfer" else "!balance"
+            sent = await self.driver.send_message(guild, "quiet", sender, text)
+            command = Command("prefix", name, guild.id, time.monotonic(), key=sent.id)
+            self.commands.append(command)
+            reply = await self.driver.wait_reply(sent, timeout=40)
+            command.answers.append(reply.content)
+            i += 1
+            await asyncio.sleep(0.2)  # each lane offers five commands a second at most
+
+    async def finish(self) -> Tally:
+        """Stop sending; check that every command was answered exactly once (or, for slash
+        commands late because a pod was killed, not run at all), none refused, and that the
+        ledger holds exactly the transfers answered; coins conserved in every guild."""
         self._stop.set()
-        assert self._task is not None
-        await self._task
-        replies = [await h.wait_response(timeout=40) for h in self.handles]
-        assert all(len([m for m in h.history if m.kind == "response"]) == 1 for h in self.handles)
-        done = sum(1 for r in replies if r.content.startswith("Sent"))
-        assert done + sum(1 for r in replies if "restarting" in r.content) == len(replies)
-        assert await LedgerEntry.filter(kind="transfer_out").count() == done
-        for guild in self.server.world.guilds.values():
-            coins = await Member.filter(guild_id=guild.id).values_list("coins", flat=True)
-            assert sum(coins) == 1_000 * len(NAMES)
+        await asyncio.gather(*self._tasks)
+        tally = Tally()
+        for command, handle in self._handles:
+            try:
+                await handle.wait_response(timeout=40)
+            except TimeoutError:
+                assert self._in_a_gap(command.at), command  # only a killed pod's commands
+                assert handle.history == [], command
+                tally.too_late[command.form] += 1
+                continue
+            command.answers = [m.content for m in handle.history]
+        for guild in self.guilds:
+            lane = [c for c in self.commands if c.form == "prefix" and c.guild == guild.id]
+            in_channel = self.driver.bot_messages(guild, "quiet")
+            assert len(in_channel) == len(lane), (guild.name, [m.content for m in in_channel])
+        for command in self.commands:
+            tally.sent[command.form] += 1
+            if command.form == "slash" and not command.answers:
+                continue
+            assert len(command.answers) == 1, command
+            expected = "Sent" if command.name == "transfer" else "You hold"
+            assert command.answers[0].startswith(expected), command  # none refused
+            tally.answered_once[command.form] += 1
+        transfers = [c for c in self.commands if c.name == "transfer" and c.answers]
+        tally.transfers_done = await LedgerEntry.filter(kind="transfer_out").count()
+        assert tally.transfers_done == len(transfers)  # every effect has its one answer
+        for guild in self.guilds:
+            assert await total_coins(guild.id) == 1_000 * len(NAMES)
+        return tally
+
+    def _in_a_gap(self, at: float) -> bool:
+        return any(start - 0.5 <= at <= end for start, end in self.gaps)
 
 
 @pytest.fixture
 async def sandbox(pg: Backend) -> AsyncIterator[SandboxServer]:
-    await delete_keys(pg.coord.redis.client, "identify:*", "shard:*", "cluster:*")  # type: ignore[union-attr]
+    await delete_keys(pg.redis_client, "identify:*", "shard:*", "cluster:*", "answered:*")
     world = community_world([(s, SHARDS) for s in range(SHARDS)], members=4)
     server = SandboxServer(world=world, identify_window=0.3, interaction_deadline=40)
     await server.start()
@@ -152,7 +247,7 @@ async def test_scale_from_two_to_four_pods_moves_shards_by_resume(cluster: Clust
     await converged(cluster, {0: 4, 1: 4})
     before = identifies(cluster.server)
     assert before == SHARDS
-    sampler, stream = Sampler(cluster.server), TransferStream(cluster.server)
+    sampler, stream = Sampler(cluster.server), CommandStream(cluster.server)
     sampler.start()
     stream.start()
     scaled_at = time.monotonic()
@@ -161,7 +256,7 @@ async def test_scale_from_two_to_four_pods_moves_shards_by_resume(cluster: Clust
         await cluster.pods[index].wait_log("converged: shards [", within=60)
     await wait_for(lambda: _pods_hold(cluster, {0: 2, 1: 2, 2: 2, 3: 2}), within=60, interval=0.05)
     elapsed = time.monotonic() - scaled_at
-    await stream.finish(cluster.pg)
+    await stream.finish()
     await sampler.stop()
     assert sampler.max_holders() == 1  # never two sessions for one shard
     assert sampler.max_unowned(since=scaled_at) <= 1  # one shard in flight at a time
@@ -185,7 +280,7 @@ def _pods_hold(cluster: Cluster, counts: dict[int, int]) -> bool | None:
     return _balanced(cluster.server)
 
 
-def _last_converged(lines: list[str]) -> int | None:
+def _last_converged(lines: Sequence[str]) -> int | None:
     for line in reversed(lines):
         if "converged: shards [" in line:
             inside = line.split("converged: shards [", 1)[1].split("]", 1)[0]
@@ -197,14 +292,14 @@ async def test_sigterm_moves_shards_at_once_by_resume(cluster: Cluster) -> None:
     await cluster.start(0, 1)
     await converged(cluster, {0: 4, 1: 4})
     before = identifies(cluster.server)
-    sampler, stream = Sampler(cluster.server), TransferStream(cluster.server)
+    sampler, stream = Sampler(cluster.server), CommandStream(cluster.server)
     sampler.start()
     stream.start()
     stopped_at = time.monotonic()
     assert await cluster.pods[1].stop() == 0, cluster.pods[1].log()
     released_in = time.monotonic() - stopped_at
     await wait_for(lambda: _pods_hold(cluster, {0: 8}), within=30, interval=0.05)
-    await stream.finish(cluster.pg)
+    await stream.finish()
     await sampler.stop()
     assert released_in < GRACE  # it released them; nobody waited for a grace period
     assert sampler.max_holders() == 1
@@ -215,7 +310,7 @@ async def test_sigterm_moves_shards_at_once_by_resume(cluster: Cluster) -> None:
 async def test_sigkill_moves_shards_only_after_the_grace_period(cluster: Cluster) -> None:
     await cluster.start(0, 1)
     await converged(cluster, {0: 4, 1: 4})
-    sampler, stream = Sampler(cluster.server), TransferStream(cluster.server)
+    sampler, stream = Sampler(cluster.server), CommandStream(cluster.server)
     sampler.start()
     stream.start()
     held_by_1 = [s for s in range(SHARDS) if s >= 4]  # pod 1 holds the upper half
@@ -225,12 +320,136 @@ async def test_sigkill_moves_shards_only_after_the_grace_period(cluster: Cluster
     killed_at = time.monotonic()
     await proc.wait()
     await wait_for(lambda: _pods_hold(cluster, {0: 8}), within=60, interval=0.05)
-    await stream.finish(cluster.pg)
+    stream.gaps.append((killed_at, time.monotonic()))
+    await stream.finish()
     await sampler.stop()
     for shard in held_by_1:
         taken = sampler.first_held(shard, after=killed_at + 0.2)
         assert taken is not None and taken - killed_at >= GRACE * 0.95, (shard, taken)
     assert sampler.max_holders() == 1
+
+
+async def test_every_command_is_answered_once_through_scale_up_sigterm_sigkill_and_rejoin(
+    cluster: Cluster,
+) -> None:
+    """Commands flow on every shard, slash and prefix, while the cluster goes 2 -> 4 pods
+    (scale-up), 4 -> 3 (SIGTERM), 3 -> 2 (SIGKILL, taken over after the grace period) and back
+    to 4 (rejoin): each is answered exactly once, none refused because of a handover."""
+    await cluster.start(0, 1)
+    await converged(cluster, {0: 4, 1: 4})
+    sampler, stream = Sampler(cluster.server), CommandStream(cluster.server)
+    sampler.start()
+    stream.start()
+    await cluster.start(2, 3)  # scale-up
+    await converged(cluster, {0: 2, 1: 2, 2: 2, 3: 2})
+    assert await cluster.pods[3].stop() == 0, cluster.pods[3].log()  # SIGTERM
+    await wait_for(lambda: _all_held(cluster, [0, 1, 2], SHARDS), within=60, interval=0.05)
+    proc = cluster.pods[2].proc
+    assert proc is not None
+    proc.send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+    await proc.wait()
+    await wait_for(lambda: _all_held(cluster, [0, 1], SHARDS), within=60, interval=0.05)
+    stream.gaps.append((killed_at, time.monotonic()))
+    await cluster.start(2, 3)  # rejoin
+    await converged(cluster, {0: 2, 1: 2, 2: 2, 3: 2})
+    tally = await stream.finish()
+    await sampler.stop()
+    assert sampler.max_holders() == 1
+    assert cluster.server.driver.duplicate_shard_holders() == []
+    print(f"\nscale-up, SIGTERM, SIGKILL, rejoin: {tally.line()}")
+
+
+def _all_held(cluster: Cluster, pods: list[int], shards: int) -> bool | None:
+    """The listed pods converged on shares that add up to every shard, each held once."""
+    shares = [_last_converged(cluster.pods[i].lines) for i in pods]
+    if None in shares or sum(s or 0 for s in shares) != shards:
+        return None
+    return _balanced(cluster.server)
+
+
+async def test_a_redis_restart_holds_every_lease_back_a_whole_epoch(
+    sandbox: SandboxServer, pg: Backend, tmp_path: Path
+) -> None:
+    """Redis restarts empty behind the pods' pooled connections (all stale at once): no lease
+    is granted until one TTL after the new epoch began, no shard ever has two sessions, and
+    every pod reports that it owns no shard meanwhile."""
+    ttl = 3.0
+    async with private_redis() as own:
+        cluster = Cluster(sandbox, pg, own.url, tmp_path, **{**POD_ENV, "LEASE_TTL_S": str(ttl)})
+        try:
+            await cluster.start(0, 1)
+            await converged(cluster, {0: 4, 1: 4})
+            sampler, owned = Sampler(sandbox), OwnedShards(cluster)
+            sampler.start()
+            owned.start()
+            restarted_at = time.time()
+            await own.restart()
+            restarted = time.monotonic()
+
+            def retaken() -> bool | None:
+                again = [t for p in cluster.pods.values() for t in _lease_grants(p.lines)]
+                return len([t for t in again if t > restarted_at]) >= SHARDS or None
+
+            await wait_for(retaken, within=60, interval=0.05)
+            await wait_for(lambda: _balanced(sandbox), within=60, interval=0.05)
+            await sampler.stop()
+            await owned.stop()
+            client = redis.Redis.from_url(own.url)
+            epoch = int(await client.get("cluster:epoch") or 0) / 1000
+            await client.aclose()
+        finally:
+            await cluster.close()
+    grants = sorted(t for proc in cluster.pods.values() for t in _lease_grants(proc.lines))
+    grants = [t for t in grants if t > restarted_at]
+    assert len(grants) >= SHARDS
+    assert epoch >= restarted_at - 0.1  # the epoch began after the restart...
+    assert grants[0] >= epoch + ttl - 0.01  # ...and no lease was granted within it
+    assert sampler.max_holders() == 1
+    for index in cluster.pods:
+        assert owned.reported(index, 0, restarted, restarted + ttl), index
+    print(
+        f"\nredis restart: first lease {grants[0] - restarted_at:.2f} s after it (epoch "
+        f"{ttl:g} s), every shard served again {time.monotonic() - restarted:.1f} s after"
+    )
+
+
+class OwnedShards:
+    """Each pod's guildbot_owned_shards, from its /metrics every 100 ms."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.samples: list[tuple[float, int, float]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            for index in self.cluster.pods:
+                text = await self.cluster.http(index, "/metrics", ok_only=True)
+                for line in (text or "").splitlines():
+                    if line.startswith("guildbot_owned_shards "):
+                        self.samples.append((time.monotonic(), index, float(line.split()[1])))
+            await asyncio.sleep(0.1)  # the sampling period itself
+
+    async def stop(self) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    def reported(self, index: int, value: float, start: float, end: float) -> bool:
+        return any(i == index and v == value and start <= t <= end for t, i, v in self.samples)
+
+
+def _lease_grants(lines: Iterable[str]) -> list[float]:
+    """When each "lease taken" line was logged (Unix time)."""
+    found = []
+    for line in lines:
+        if "lease taken" in line:
+            found.append(datetime.fromisoformat(json.loads(line)["time"]).timestamp())
+    return found
 
 
 async def test_a_partitioned_pod_stops_its_shards_before_others_take_them(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
+from typing import Any
 
 import discord
 import pytest
@@ -89,7 +90,9 @@ def test_fill_lines_takes_whole_lines_that_fit() -> None:
 
 
 def test_describe_expected_errors() -> None:
-    assert describe(InsufficientFunds(5, 10)) == "Not enough coins: the balance is 5, 10 needed."
+    assert describe(InsufficientFunds(1, 1200), currency="gems") == (
+        "Not enough gems: the balance is 1 gem, 1,200 gems needed."
+    )
     assert describe(Refusal("No.")) == "No."
     missing = commands.MissingPermissions(["ban_members"])
     assert describe(missing) == "You need the Ban Members permission to do that."
@@ -102,15 +105,15 @@ def test_unwrap_reaches_the_original_error() -> None:
     original = InsufficientFunds(1, 2)
     command = SimpleNamespace(name="transfer")
     wrapped = commands.HybridCommandError(
-        discord.app_commands.CommandInvokeError(command, original)  # type: ignore[arg-type]
+        discord.app_commands.CommandInvokeError(command, original)  # type: ignore[arg-type]  # a stand-in
     )
     assert unwrap(wrapped) is original
 
 
 def test_shard_options_follow_the_shard_plan() -> None:
-    def plain(**values: object) -> Settings:
+    def plain(**values: Any) -> Settings:
         unset = {"shard_count": None, "shard_ids": None, "shards_per_pod": None, "pod_index": None}
-        return Settings(_env_file=None, **{**unset, **values})  # type: ignore[call-arg, arg-type]
+        return Settings(_env_file=None, **{**unset, **values})
 
     assert shard_options(plain()) == (None, None)
     assert shard_options(plain(shard_count="auto")) == (None, None)
@@ -118,17 +121,15 @@ def test_shard_options_follow_the_shard_plan() -> None:
     assert shard_options(plain(shard_count=8, shards_per_pod=4, pod_index=1)) == (8, [4, 5, 6, 7])
     with pytest.raises(OutsidePlan):
         shard_options(plain(shard_count=8, shards_per_pod=4, pod_index=2))
-    with pytest.raises(ValueError, match="SHARD_COUNT"):
-        shard_options(plain(shard_ids=[0]))
 
 
 def test_run_bot_exits_with_one_line_outside_the_plan() -> None:
     settings = Settings(
         _env_file=None,
         discord_token="x",
-        shard_count=4,  # type: ignore[call-arg]
+        shard_count=4,
         shards_per_pod=2,
         pod_index=3,
     )
     assert run_bot(settings) == 2
-    assert run_bot(Settings(_env_file=None, discord_token=None)) == 2  # type: ignore[call-arg]
+    assert run_bot(Settings(_env_file=None, discord_token=None)) == 2

@@ -58,7 +58,8 @@ HANDOVER_S = 2
 OPS_PORT = 8080
 APP_UID = 10001
 SECRET_NAME = "guildbot-secrets"
-SECRET_KEYS = {"DISCORD_TOKEN", "DATABASE_URL", "REDIS_URL"}
+SECRET_KEYS = {"DISCORD_TOKEN", "DATABASE_URL", "REDIS_URL", "DISCORD_CLIENT_SECRET"}
+WEB_PORT = 8081
 POD_INDEX_FIELD = "metadata.labels['apps.kubernetes.io/pod-index']"
 
 # The metrics the dashboard must show (the bot's documented metrics, all prefixed guildbot_).
@@ -177,6 +178,13 @@ class Manifests:
         return self.one("Job")
 
     @property
+    def web(self) -> dict[str, Any]:
+        """The web console's container."""
+        containers = self.one("Deployment", "guildbot-web")["spec"]["template"]["spec"]
+        assert len(containers["containers"]) == 1, "the console pod runs one container"
+        return containers["containers"][0]
+
+    @property
     def bot(self) -> dict[str, Any]:
         containers = self.statefulset["spec"]["template"]["spec"]["containers"]
         assert len(containers) == 1, "the bot pod runs one container"
@@ -260,7 +268,9 @@ def bot_settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
     for field in Settings.model_fields:
         monkeypatch.delenv(field.upper(), raising=False)
         monkeypatch.delenv(field, raising=False)
-    values = {k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields}
+    values: dict[str, Any] = {
+        k.lower(): v for k, v in env.items() if k.lower() in Settings.model_fields
+    }
     values.setdefault("redis_url", "redis://redis:6379/0")
     return Settings(_env_file=None, **values)
 
@@ -366,13 +376,28 @@ def test_graceful_shutdown_window(manifests: Manifests) -> None:
 
 
 def test_probes_hit_the_ops_endpoints(manifests: Manifests) -> None:
-    bot = manifests.bot
     expected = {"livenessProbe": "/livez", "readinessProbe": "/readyz", "startupProbe": "/startupz"}
-    for probe_name, path in expected.items():
-        probe = bot.get(probe_name)
-        assert probe, f"{manifests.path}: no {probe_name}"
-        assert probe["httpGet"]["path"] == path, f"{probe_name} checks {probe['httpGet']['path']}"
-        assert named_port(bot, probe["httpGet"]["port"]) == OPS_PORT
+    for container in (manifests.bot, manifests.web):
+        for probe_name, path in expected.items():
+            probe = container.get(probe_name)
+            assert probe, f"{manifests.path}: no {probe_name} in {container['name']}"
+            assert probe["httpGet"]["path"] == path, f"{probe_name} checks {probe['httpGet']}"
+            assert named_port(container, probe["httpGet"]["port"]) == OPS_PORT
+
+
+def test_web_console_runs_web_behind_its_service(manifests: Manifests) -> None:
+    web = manifests.web
+    assert web["command"] + web.get("args", []) == ["python", "-m", "app", "web"]
+    config = manifests.config_of(web)
+    assert config["WEB_HOST"] == "0.0.0.0" and config["WEB_URL"].startswith("https://")
+    assert config["WEB_PORT"] == str(WEB_PORT) and float(config["WEB_ACCESS_TTL_S"]) <= 60
+    assert not SECRET_KEYS & set(config), "secrets must not be in the ConfigMap"
+    assert env_var(web, "DISCORD_CLIENT_SECRET")["valueFrom"]["secretKeyRef"]
+    service = manifests.one("Service", "guildbot-web")["spec"]
+    pod = manifests.one("Deployment", "guildbot-web")["spec"]["template"]["metadata"]
+    assert selects(service["selector"], pod["labels"])
+    assert [named_port(web, p["targetPort"]) for p in service["ports"]] == [WEB_PORT]
+    assert pod["annotations"]["prometheus.io/port"] == str(OPS_PORT)
 
 
 def test_startup_probe_waits_out_the_identify_queue(manifests: Manifests) -> None:
@@ -419,7 +444,7 @@ def test_pdb_allows_one_bot_pod_down(manifests: Manifests) -> None:
 
 def test_pods_run_restricted(manifests: Manifests) -> None:
     specs = manifests.pod_specs()
-    assert {where.split("/")[0] for where, _ in specs} == {"StatefulSet", "Job"}
+    assert {where.split("/")[0] for where, _ in specs} == {"StatefulSet", "Job", "Deployment"}
     accounts = {sa["metadata"]["name"]: sa for sa in manifests.all("ServiceAccount")}
     for where, pod in specs:
         assert pod["automountServiceAccountToken"] is False, where
@@ -482,6 +507,16 @@ def test_network_policies_allow_only_what_the_bot_needs(manifests: Manifests) ->
     assert not migrate[0]["spec"].get("ingress")
     ports = {p["port"] for r in migrate[0]["spec"]["egress"] for p in r["ports"]}
     assert ports == {53, 5432}
+    web_pod = manifests.one("Deployment", "guildbot-web")["spec"]["template"]["metadata"]
+    web = [
+        p for p in policies if selects(p["spec"]["podSelector"]["matchLabels"], web_pod["labels"])
+    ]
+    assert len(web) == 1, "one NetworkPolicy selects the web console"
+    ingress = {p["port"] for r in web[0]["spec"]["ingress"] for p in r["ports"]}
+    assert ingress == {WEB_PORT, OPS_PORT}
+    for rule in web[0]["spec"]["ingress"]:
+        if any(p["port"] == OPS_PORT for p in rule["ports"]):
+            assert rule["from"], "only Prometheus scrapes the console's ops port"
 
 
 def test_no_secret_is_rendered_and_no_token_is_anywhere(manifests: Manifests) -> None:
@@ -645,6 +680,18 @@ def test_compose_dependencies_and_healthchecks() -> None:
     assert migrate["build"]["context"] == ".." and (ROOT / migrate["build"]["dockerfile"]).is_file()
 
 
+def test_compose_runs_the_web_console_on_request() -> None:
+    services = compose()["services"]
+    web = services["web"]
+    assert web["command"] == ["web"] and web["profiles"] == ["web"]
+    assert web["image"] == services["migrate"]["image"]
+    assert web["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    env = {k: compose_interpolate(str(v)) for k, v in web["environment"].items()}
+    assert env["WEB_HOST"] == "0.0.0.0" and env["REDIS_URL"].startswith("redis://redis:6379")
+    assert env["WEB_URL"].endswith(":8090") and "127.0.0.1:8090:8081" in web["ports"]
+    assert web["read_only"] is True and web["user"].startswith(str(APP_UID))
+
+
 def test_compose_env_example_names_every_required_variable() -> None:
     text = (ROOT / "deploy/docker-compose.yml").read_text()
     required = set(re.findall(r"\$\{([A-Z_]+):\?", text))
@@ -721,7 +768,7 @@ def find_promtool() -> str | None:
     if found:
         return found
     tools = os.environ.get("GUILDBOT_TOOLS_DIR") or str(
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "guildbot-deploy-tools"
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "guildbot/deploy-tools"
     )
     cached = Path(tools) / "prometheus/usr/bin/promtool"
     return str(cached) if cached.is_file() else None
@@ -857,13 +904,20 @@ def test_dockerfile_shape() -> None:
             assert not re.search(r"TOKEN|PASSWORD|SECRET|DATABASE_URL|REDIS_URL", rest), rest
 
 
-def test_image_ships_the_migrations_where_the_code_looks() -> None:
+def test_image_finds_the_migrations_in_the_installed_package() -> None:
+    """The migrations are package data of app/ (tests/packaging builds the wheel): the image
+    copies no migrations of its own and leaves MIGRATIONS_DIR to the package's default."""
     instructions = dockerfile_instructions()
     copies = [rest.split() for kw, rest in instructions if kw == "COPY"]
     envs = " ".join(rest for kw, rest in instructions if kw == "ENV")
-    match = re.search(r"MIGRATIONS_DIR=(\S+)", envs)
-    assert match, "the image must set MIGRATIONS_DIR for `python -m app migrate`"
-    assert ["migrations", match.group(1)] in copies
+    assert "MIGRATIONS_DIR" not in envs
+    assert ["app", "./app"] in copies
+    assert list((ROOT / "app/db/migrations/models").glob("*.py")), "no migrations in the package"
+
+
+def test_image_serves_its_probes_on_every_address() -> None:
+    envs = " ".join(rest for kw, rest in dockerfile_instructions() if kw == "ENV")
+    assert "OPS_HOST=0.0.0.0" in envs, "the kubelet probes the pod's address, not 127.0.0.1"
 
 
 def test_dockerignore_allows_exactly_what_the_dockerfile_copies() -> None:

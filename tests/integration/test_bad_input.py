@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -10,7 +11,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.db.models import Case, CaseEdit, GuildSettings, LedgerEntry, Member
-from app.domain import guilds, levels, moderation
 from app.domain.errors import (
     CaseNotFound,
     CaseStateError,
@@ -21,6 +21,7 @@ from app.domain.errors import (
     InvalidReason,
     SelfTarget,
 )
+from app.domain.guilds import GuildConfigs
 from tests.conftest import Backend
 
 G = 444444444444444444
@@ -52,10 +53,10 @@ async def counts() -> tuple[int, ...]:
 async def test_bad_amounts(backend: Backend, amount: object) -> None:
     before = await counts()
     for call in (
-        lambda: backend.bank.transfer(G, 1, 2, amount, "tx-bad"),  # type: ignore[arg-type]
-        lambda: backend.bank.grant(G, MOD, 1, amount),  # type: ignore[arg-type]
-        lambda: backend.bank.fine(G, MOD, 1, amount, "reason"),  # type: ignore[arg-type]
-        lambda: guilds.configure(G, daily_amount=amount),
+        lambda: backend.bank.transfer(G, 1, 2, amount, "tx-bad"),  # type: ignore[arg-type]  # wrong on purpose
+        lambda: backend.bank.grant(G, MOD, 1, amount),  # type: ignore[arg-type]  # wrong on purpose
+        lambda: backend.bank.fine(G, MOD, 1, amount, "reason"),  # type: ignore[arg-type]  # wrong on purpose
+        lambda: backend.guilds.set_daily_amount(G, amount),  # type: ignore[arg-type]  # wrong on purpose
     ):
         with pytest.raises(InvalidAmount):
             await call()
@@ -67,7 +68,7 @@ async def test_bad_amounts(backend: Backend, amount: object) -> None:
 async def test_bad_reasons(backend: Backend, reason: str) -> None:
     before = await counts()
     with pytest.raises(InvalidReason):
-        await moderation.open_case(G, "warn", 1, MOD, reason)
+        await backend.moderation.open_case(G, "warn", 1, MOD, reason)
     with pytest.raises(InvalidReason):
         await backend.bank.fine(G, MOD, 1, 5, reason)
     assert await counts() == before
@@ -76,8 +77,8 @@ async def test_bad_reasons(backend: Backend, reason: str) -> None:
 @fixture_ok
 @given(reason=st.text(min_size=1, max_size=1024).filter(lambda s: s.strip() and "\x00" not in s))
 async def test_any_unicode_reason_round_trips(backend: Backend, reason: str) -> None:
-    case = await moderation.open_case(G, "note", 1, MOD, reason)
-    assert (await moderation.get_case(G, case.number)).reason == reason.strip()
+    case = await backend.moderation.open_case(G, "note", 1, MOD, reason)
+    assert (await backend.moderation.get_case(G, case.number)).reason == reason.strip()
 
 
 @pytest.mark.parametrize(
@@ -94,56 +95,58 @@ async def test_any_unicode_reason_round_trips(backend: Backend, reason: str) -> 
 )
 async def test_bad_durations(backend: Backend, action: str, duration: timedelta | None) -> None:
     with pytest.raises(InvalidDuration):
-        await moderation.open_case(G, action, 1, MOD, "reason", duration)
+        await backend.moderation.open_case(G, action, 1, MOD, "reason", duration)
     assert await counts() == (0, 0, 0, 0)
 
 
 async def test_other_case_refusals(backend: Backend) -> None:
     with pytest.raises(SelfTarget):
-        await moderation.open_case(G, "warn", MOD, MOD, "myself")
+        await backend.moderation.open_case(G, "warn", MOD, MOD, "myself")
     with pytest.raises(InvalidInput):
-        await moderation.open_case(G, "obliterate", 1, MOD, "no such action")
+        await backend.moderation.open_case(G, "obliterate", 1, MOD, "no such action")
     with pytest.raises(InvalidId):
-        await moderation.open_case(G, "warn", 0, MOD, "bad target")
+        await backend.moderation.open_case(G, "warn", 0, MOD, "bad target")
     for number in (1, 2**40, 0, -3):
         with pytest.raises((CaseNotFound, InvalidId)):
-            await moderation.pardon(G, number, MOD, "sorry")
+            await backend.moderation.pardon(G, number, MOD, "sorry")
         with pytest.raises((CaseNotFound, InvalidId)):
-            await moderation.edit_reason(G, number, MOD, "new")
+            await backend.moderation.edit_reason(G, number, MOD, "new")
     assert await counts() == (0, 0, 0, 0)
-    case = await moderation.open_case(G, "warn", 1, MOD, "first")
-    await moderation.pardon(G, case.number, MOD, "mistake")
+    case = await backend.moderation.open_case(G, "warn", 1, MOD, "first")
+    await backend.moderation.pardon(G, case.number, MOD, "mistake")
     with pytest.raises(CaseStateError):
-        await moderation.pardon(G, case.number, MOD, "again")
+        await backend.moderation.pardon(G, case.number, MOD, "again")
     assert await CaseEdit.all().count() == 1
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"currency_name": ""},
-        {"currency_name": "x" * 33},
-        {"currency_name": "gold\x00"},
-        {"currency_name": "two\nlines"},
-        {"xp_min": -1},
-        {"xp_max": 10_001},
-        {"xp_min": 30, "xp_max": 20},
-        {"modlog_channel_id": -5},
-        {"levelup_dm": "yes"},
-        {"no_xp_channel_ids": [1, "two"]},
-        {"colour": "red"},
-    ],
-)
-async def test_bad_settings(backend: Backend, changes: dict) -> None:
+BAD_SETTINGS: list[Callable[[GuildConfigs], Awaitable[object]]] = [
+    lambda g: g.set_currency(G, ""),
+    lambda g: g.set_currency(G, "x" * 33),
+    lambda g: g.set_currency(G, "gold\x00"),
+    lambda g: g.set_currency(G, "two\nlines"),
+    lambda g: g.set_xp_range(G, -1, 20),
+    lambda g: g.set_xp_range(G, 0, 10_001),
+    lambda g: g.set_xp_range(G, 30, 20),
+    lambda g: g.set_xp_range(G, True, 20),
+    lambda g: g.set_modlog(G, -5),
+    lambda g: g.set_levelup(G, channel_id=5, dm=True),
+    lambda g: g.set_xp_excluded(G, "two", True),  # type: ignore[arg-type]  # wrong on purpose
+]
+
+
+@pytest.mark.parametrize("change", BAD_SETTINGS)
+async def test_bad_settings(
+    backend: Backend, change: Callable[[GuildConfigs], Awaitable[object]]
+) -> None:
     with pytest.raises(InvalidInput):
-        await guilds.configure(G, **changes)
+        await change(backend.guilds)
     assert not await GuildSettings.filter(guild_id=G).exists()
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2**64, "123", Decimal(5)])
 async def test_bad_ids_for_levels_and_cases(backend: Backend, bad: object) -> None:
     with pytest.raises(InvalidId):
-        await levels.award_message_xp(bad, 1, 1, backend.coord.cooldowns)  # type: ignore[arg-type]
+        await backend.levels.award_message_xp(bad, 1, 1)  # type: ignore[arg-type]  # wrong on purpose
     with pytest.raises(InvalidId):
-        await moderation.history(G, bad)  # type: ignore[arg-type]
+        await backend.moderation.history(G, bad)  # type: ignore[arg-type]  # wrong on purpose
     assert await counts() == (0, 0, 0, 0)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 from tortoise import connections
 
 from app.db.models import LedgerEntry, Member
-from app.domain import moderation
 from tests import workers
 from tests.conftest import Backend
 from tests.ledger_checks import assert_ledger_replays
@@ -21,13 +22,15 @@ TASKS_PER_PROCESS = 16
 TRANSFERS_PER_PROCESS = 1_300
 
 pytestmark = pytest.mark.slow
+T = TypeVar("T")
 
 
 def _pool(n: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"))
 
 
-async def _in_processes(n: int, fn, *argsets) -> list:  # type: ignore[no-untyped-def]
+async def _in_processes(n: int, fn: Callable[..., T], *argsets: tuple[Any, ...]) -> list[T]:
+    """`fn(*args)` for each of `argsets`, in `n` worker processes."""
     loop = asyncio.get_running_loop()
     with _pool(n) as pool:
         return await asyncio.gather(*(loop.run_in_executor(pool, fn, *args) for args in argsets))
@@ -44,7 +47,7 @@ async def test_transfers_conserve_coins_across_processes(pg: Backend) -> None:
         *[
             (
                 pg.db_url,
-                _redis_url(pg),
+                pg.redis_url,
                 GUILD,
                 users,
                 7,
@@ -67,18 +70,13 @@ async def test_transfers_conserve_coins_across_processes(pg: Backend) -> None:
     await assert_ledger_replays(GUILD)
 
 
-def _redis_url(backend: Backend) -> str:
-    kwargs = backend.coord.redis.client.connection_pool.connection_kwargs  # type: ignore[union-attr]
-    return f"redis://{kwargs['host']}:{kwargs['port']}/{kwargs.get('db', 0)}"
-
-
 @pytest.mark.parametrize("with_redis", [True, False], ids=["redis-locks", "no-redis-locks"])
 async def test_same_key_from_two_processes_applies_once(pg: Backend, with_redis: bool) -> None:
     await pg.bank.grant(GUILD, 99, 1, 100)
     manager = multiprocessing.get_context("spawn").Manager()
     try:
         barrier = manager.Barrier(2)
-        redis_url = _redis_url(pg) if with_redis else None
+        redis_url = pg.redis_url if with_redis else None
         results = await _in_processes(
             2,
             workers.same_key_transfer,
@@ -97,7 +95,7 @@ async def test_same_key_from_two_processes_applies_once(pg: Backend, with_redis:
 
 async def test_case_numbers_are_dense_across_processes(pg: Backend) -> None:
     other = GUILD + (1 << 22)
-    await moderation.open_case(other, "note", 5, 6, "first note elsewhere")
+    await pg.moderation.open_case(other, "note", 5, 6, "first note elsewhere")
     results = await _in_processes(
         PROCESSES,
         workers.open_cases,
@@ -110,8 +108,8 @@ async def test_case_numbers_are_dense_across_processes(pg: Backend) -> None:
     )
     assert [row["number"] for row in stored] == list(range(1, 201))
     # The other guild's numbering is its own, and queries never cross guilds.
-    assert (await moderation.open_case(other, "note", 5, 6, "second note")).number == 2
-    page = await moderation.history(other, limit=50)
+    assert (await pg.moderation.open_case(other, "note", 5, 6, "second note")).number == 2
+    page = await pg.moderation.history(other, limit=50)
     assert [c.number for c in page.cases] == [2, 1]
     assert all(c.guild_id == other for c in page.cases)
-    assert all(c.guild_id == GUILD for c in (await moderation.history(GUILD, limit=50)).cases)
+    assert all(c.guild_id == GUILD for c in (await pg.moderation.history(GUILD, limit=50)).cases)

@@ -6,17 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.db.models import LedgerEntry, LedgerKind
-from app.domain import economy, guilds
+from app.db.models import LedgerEntry, Member
 from app.domain.errors import (
     DailyNotReady,
     IdempotencyConflict,
     InsufficientFunds,
     InvalidAmount,
     InvalidId,
-    MemberNotFound,
+    ProfileNotFound,
     SelfTarget,
 )
+from app.domain.types import LedgerKind
 from tests.conftest import Backend
 from tests.ledger_checks import assert_ledger_replays
 
@@ -25,10 +25,11 @@ ADMIN = 9
 
 
 async def test_profile_is_created_on_first_sight(backend: Backend) -> None:
-    member = await economy.profile(G, 42, "Alice")
+    member = await backend.bank.profile(G, 42, "Alice")
     assert (member.coins, member.xp, member.level, member.display_name) == (0, 0, 0, "Alice")
-    again = await economy.profile(G, 42, "Alice B")
-    assert again.id == member.id and again.display_name == "Alice B"
+    again = await backend.bank.profile(G, 42, "Alice B")
+    assert (again.user_id, again.display_name) == (42, "Alice B")
+    assert await Member.filter(guild_id=G, user_id=42).count() == 1
 
 
 async def test_grant_and_fine_write_the_ledger(backend: Backend) -> None:
@@ -48,7 +49,7 @@ async def test_grant_and_fine_write_the_ledger(backend: Backend) -> None:
 
 
 async def test_daily_once_per_24_hours(backend: Backend) -> None:
-    await guilds.configure(G, daily_amount=75)
+    await backend.guilds.set_daily_amount(G, 75)
     t0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
     assert (await backend.bank.daily(G, 5, now=t0)).balance == 75
     with pytest.raises(DailyNotReady) as early:
@@ -90,7 +91,7 @@ async def test_transfer_refusals_write_nothing(backend: Backend) -> None:
         await backend.bank.transfer(G, 1, 3, backend.bank.transfer_max + 1, "tx-max")
     assert await LedgerEntry.all().count() == before
     assert await backend.bank.balance(G, 1) == 10
-    assert not await economy.Member.filter(guild_id=G, user_id__in=[3, 77]).exists()
+    assert not await Member.filter(guild_id=G, user_id__in=[3, 77]).exists()
 
 
 async def test_guilds_are_separate_accounts(backend: Backend) -> None:
@@ -122,16 +123,37 @@ async def test_leaderboard_and_rank(backend: Backend) -> None:
     ]
     assert await backend.leaderboard.rank(G, 12) == 3
     assert (await backend.leaderboard.page(G, 2, per_page=4)).entries == []
-    with pytest.raises(MemberNotFound):
+    with pytest.raises(ProfileNotFound):
         await backend.leaderboard.rank(G, 999)
+
+
+async def test_members_without_coins_are_left_off_the_leaderboard(backend: Backend) -> None:
+    await backend.bank.grant(G, ADMIN, 20, 30)
+    await backend.bank.grant(G, ADMIN, 21, 10)
+    await backend.bank.transfer(G, 21, 20, 10, "tx-empty")  # 21 is left with 0
+    await backend.bank.profile(G, 22, "Never held any")
+    for source in ("database", "cache"):
+        page = await backend.leaderboard.page(G, 1, per_page=10)
+        assert [(e.rank, e.user_id, e.coins) for e in page.entries] == [(1, 20, 40)], source
+        await backend.leaderboard.refresh_soon(G)
+
+
+async def test_display_names_are_the_last_recorded(backend: Backend) -> None:
+    await backend.bank.profile(G, 30, "Thirty")
+    await backend.bank.profile(G, 31)  # no name known
+    await backend.levels.award_message_xp(G, 32, 1, display_name="Chatty")
+    assert await backend.bank.display_names(G, [30, 31, 32, 33]) == {30: "Thirty", 32: "Chatty"}
+    assert await backend.bank.display_names(G, []) == {}
+    with pytest.raises(InvalidId):
+        await backend.bank.display_names(G, [0])
 
 
 @pytest.mark.parametrize("bad", [0, -1, -(2**63), 2**63, True, None, "5", 1.5])
 async def test_bad_ids_are_refused(backend: Backend, bad: object) -> None:
     with pytest.raises(InvalidId):
-        await backend.bank.transfer(bad, 1, 2, 5, "tx-bad-guild")  # type: ignore[arg-type]
+        await backend.bank.transfer(bad, 1, 2, 5, "tx-bad-guild")  # type: ignore[arg-type]  # wrong on purpose
     with pytest.raises(InvalidId):
-        await backend.bank.grant(G, ADMIN, bad, 5)  # type: ignore[arg-type]
+        await backend.bank.grant(G, ADMIN, bad, 5)  # type: ignore[arg-type]  # wrong on purpose
     assert await LedgerEntry.all().count() == 0
 
 

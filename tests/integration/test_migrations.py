@@ -6,20 +6,23 @@ import asyncio
 import os
 import shutil
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from app.db.migrate import MIGRATIONS_DIR, asyncpg_dsn, make_migration, run_migrations
-from bench.harness import create_database, drop_database
+from app.db.migrate import make_migration, run_migrations
+from app.db.postgres import asyncpg_dsn
+from app.db.schema import MIGRATIONS_DIR
 from tests.services import pg_base_url
+from testsupport.databases import create_database, drop_database
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-async def fresh_db() -> str:
+async def fresh_db() -> AsyncIterator[str]:
     base = pg_base_url()
     url = await create_database(base, "mig")
     yield url
@@ -43,7 +46,7 @@ async def test_migrated_schema_matches_models(fresh_db: str, tmp_path: Path) -> 
             r["indexname"]: r["indexdef"] for r in await conn.fetch("SELECT * FROM pg_indexes")
         }
         assert "coins DESC" in indexes["members_leaderboard_idx"]
-        assert "WHERE" in indexes["cases_expiring_idx"]
+        assert "WHERE" in indexes["cases_outbox_idx"] and "WHERE" in indexes["effects_due_idx"]
         with pytest.raises(asyncpg.CheckViolationError):
             await conn.execute(
                 "INSERT INTO members (guild_id, user_id, display_name, coins, xp, level, version,"

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 
 import pytest
 import redis.asyncio as redis
 
 from app.coord import Coordination
+from app.coord.leaderboard_cache import RedisLeaderboard, Standing
+from app.coord.leases import RedisShardLeases
+from app.coord.redis_link import RedisLink, RedisUnavailable
 from app.db.models import Member
 from app.domain.economy import Bank
 from app.domain.errors import InsufficientFunds
 from app.domain.leaderboard import Leaderboard
+from app.services import Services
 from tests.conftest import Backend
 from tests.ledger_checks import assert_ledger_replays
-from tests.services import private_redis, wait_for
+from tests.services import private_redis
+from testsupport.waiting import wait_for
 
 G = 555555555555555555
 USERS = list(range(1, 13))
@@ -73,8 +79,8 @@ async def db_ranking() -> list[tuple[int, int]]:
 async def funded_bank(url: str) -> tuple[Coordination, Bank, Leaderboard]:
     """A bank on this Redis, every user funded, the leaderboard cache built."""
     coord = Coordination.from_redis(url)
-    bank = Bank(coord, transfer_max=1_000, grant_max=10_000)
-    board = Leaderboard(coord.leaderboard)
+    services = Services(coord, transfer_max=1_000, grant_max=10_000)
+    bank, board = services.bank, services.leaderboard
     for user in USERS:
         await bank.grant(G, 99, user, 200)
     assert await board.refresh_soon(G)
@@ -131,3 +137,52 @@ async def _cached_equals_db(board: Leaderboard) -> bool:
     if page.source != "cache":
         return False
     return [(e.user_id, e.coins) for e in page.entries] == await db_ranking()
+
+
+async def test_an_outage_is_logged_once_and_the_return_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Not "unavailable" / "back" alternately at every breaker retry; and the guilds written
+    while Redis was away stay marked until their cache markers could really be dropped."""
+    caplog.set_level(logging.INFO, logger="app.coord")
+    async with private_redis() as server:
+        link = RedisLink(server.url, cooldown=0.02, timeout=0.5)
+        cache = RedisLeaderboard(link)
+        await link.run(lambda r: r.set(cache.keys(G)[2], "1"))
+        await server.stop()
+        tries = 0
+        while tries < 20:
+            await wait_for(lambda: link.usable, within=5)
+            tries += 1
+            if tries == 10:
+                await cache.record(G, [Standing(1, 10, 1)])  # a write-through lost
+                continue
+            with pytest.raises(RedisUnavailable):
+                await link.run(lambda r: r.ping())
+        await server.start()
+        await wait_for(lambda: link.usable, within=5)
+        assert await link.run(lambda r: r.exists(cache.keys(G)[2])) == 0, "stale cache served"
+        await link.run(lambda r: r.ping())
+        await link.close()
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("app.coord")]
+    assert [m for m in said if "unavailable" in m] == [m for m in said[:1]], said
+    assert said[0].startswith("redis unavailable, falling back")
+    assert len([m for m in said if m.startswith("redis is back after")]) == 1, said
+    assert len([m for m in said if "dropped the leaderboard cache of 1 guild" in m]) == 1, said
+
+
+async def test_an_unreachable_redis_is_not_a_lease_held_elsewhere(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="app.coord")
+    async with private_redis() as server:
+        link = RedisLink(server.url, cooldown=0.02, timeout=0.5)
+        await server.stop()
+        leases = RedisShardLeases(link, "pod-a", ttl=1.0)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(2):
+                await leases.acquire(0, wait=1)
+        await link.close()
+    said = [r.getMessage() for r in caplog.records]
+    assert not [m for m in said if "held by another process" in m], said
+    assert [m for m in said if "redis unavailable" in m], said

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as redis
@@ -13,12 +14,14 @@ from app.coord.identify import RedisIdentifyQueue
 from app.coord.leases import RedisShardLeases
 from app.coord.locks import RedisLocks
 from app.coord.redis_link import RedisLink
-from tests.conftest import delete_keys
-from tests.services import wait_for
+from app.coord.replies import RedisReplyClaims
+from tests.services import private_redis
+from testsupport.keys import delete_keys
+from testsupport.waiting import wait_for
 
 
 @pytest.fixture
-async def link(redis_server_url: str, raw_redis: redis.Redis):
+async def link(redis_server_url: str, raw_redis: redis.Redis) -> AsyncIterator[RedisLink]:
     await delete_keys(raw_redis, "identify:*", "shard:*")
     link = RedisLink(redis_server_url)
     yield link
@@ -112,3 +115,47 @@ async def test_account_lock_waits_are_reported(link: RedisLink) -> None:
     async with locks.hold(["g:1", "g:2"]) as first, locks.hold(["g:2"]) as second:
         assert first and not second  # the bounded wait ran out: going on unlocked
     assert len(waits) == 2 and waits[1] >= 0.2
+
+
+async def test_a_redis_restart_behind_stale_connections_still_holds_leases_back_a_ttl() -> None:
+    async with private_redis() as server:
+        link = RedisLink(server.url)
+        try:
+            holder = RedisShardLeases(link, "pod-a", ttl=1.5)
+            claimant = RedisShardLeases(link, "pod-b", ttl=1.5)
+            await asyncio.gather(*(holder.acquire(s) for s in range(4)))  # pooled connections
+            await server.restart()  # every key lost; every pooled connection is now stale
+            restarted = time.monotonic()
+            assert await link.run(lambda r: r.ping())  # redis-py retried on a new connection
+            assert link.usable  # so the breaker never opened
+            taking = asyncio.create_task(claimant.acquire(0))
+            assert sorted(await holder.renew()) == [0, 1, 2, 3]  # the old holder notices
+            await taking
+            assert time.monotonic() - restarted >= 1.5 * 0.95  # a whole TTL, none skipped
+            await server.restart()  # Redis loses its data again while a claimant waits
+            again = time.monotonic()
+            await claimant.release(0)
+            await claimant.acquire(1)
+            assert time.monotonic() - again >= 1.5 * 0.95
+        finally:
+            await link.close()
+
+
+async def test_a_message_is_claimed_for_its_answer_once_across_processes(
+    link: RedisLink, raw_redis: redis.Redis
+) -> None:
+    await raw_redis.delete("answered:42")
+    pods = [RedisReplyClaims(link, ttl=5), RedisReplyClaims(link, ttl=5)]  # two "pods"
+    won = await asyncio.gather(*(pod.claim(42) for pod in pods * 3))
+    assert sorted(won) == [False] * 5 + [True]
+    assert 0 < await raw_redis.pttl("answered:42") <= 5000
+
+
+async def test_a_lease_released_during_a_renewal_is_not_reported_lost(link: RedisLink) -> None:
+    leases = RedisShardLeases(link, "pod-a", ttl=5.0)
+    await asyncio.gather(*(leases.acquire(s) for s in range(20)))
+    renewing = asyncio.create_task(leases.renew())
+    await asyncio.sleep(0)  # let the renewal take its list of leases and start on the first
+    await leases.release(19)  # still on that list
+    assert await renewing == []
+    await leases.close()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
-from sandbox_helpers import RawGateway, make_server
+from sandbox_helpers import RawGateway, Rest, make_server
 from tiny_bot import TinyBot, start_bot
 
-from app.sandbox import SandboxServer
+from sandbox import SandboxServer
 
 
 @pytest.fixture
@@ -33,3 +34,10 @@ async def raw_clients() -> AsyncIterator[list[RawGateway]]:
     yield clients
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+async def rest(server: SandboxServer) -> AsyncIterator[Rest]:
+    """Plain HTTP calls to ``server``'s REST API."""
+    async with aiohttp.ClientSession() as session:
+        yield Rest(server, session)

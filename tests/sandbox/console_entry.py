@@ -7,7 +7,7 @@ import sys
 
 from tiny_bot import factory
 
-from app.sandbox.cli import console_main
+from sandbox.cli import console_main
 
 if __name__ == "__main__":
     sys.exit(console_main(sys.argv[1:], factory))

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import time
 from typing import Any
 
+import discord.gateway
 import pytest
-from sandbox_helpers import RawGateway, make_server
+from sandbox_helpers import FakeClock, RawGateway, is_dispatch, make_server, output_line, process
 from tiny_bot import TinyBot, start_bot
 
-from app.sandbox import SandboxServer, build_world
-from app.sandbox.intents import GUILD_MESSAGES, GUILDS
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def is_dispatch(name: str) -> Callable[[dict[str, Any]], bool]:
-    return lambda frame: frame.get("t") == name
+from sandbox import SandboxServer, build_world
+from sandbox.intents import GUILD_MESSAGES, GUILDS
+from sandbox.records import IdentifyRecord
 
 
 async def test_identify_limit_rejects_the_fast_and_accepts_the_patient(
@@ -31,11 +21,6 @@ async def test_identify_limit_rejects_the_fast_and_accepts_the_patient(
 ) -> None:
     clock = FakeClock()
     server.gateway.limiter.clock = clock
-    first, fast, patient = (
-        (await RawGateway.connect(server) for _ in range(3)).__aiter__(),
-        None,
-        None,
-    )
     first = await RawGateway.connect(server)
     fast = await RawGateway.connect(server)
     patient = await RawGateway.connect(server)
@@ -188,7 +173,7 @@ async def test_invalid_session_makes_the_client_identify_again(
     before = server.driver.sessions()[0].id
     assert server.send_invalid_session(0) == 1
 
-    def new_identify() -> object | None:
+    def new_identify() -> list[IdentifyRecord] | None:
         accepted = [r for r in server.driver.identifies() if r.accepted]
         return accepted if len(accepted) == 2 else None
 
@@ -300,3 +285,77 @@ async def test_close_1000_ends_the_session_and_4000_keeps_it(
     await stranger.recv()
     await stranger.send(6, {"token": "t", "session_id": "nope", "seq": 1})
     assert (await stranger.until(lambda f: f.get("op") == 9))["d"] is False
+
+
+async def test_heartbeats_are_acknowledged_after_a_round_trip(
+    raw_clients: list[RawGateway],
+) -> None:
+    server = make_server(heartbeat_ack_delay=0.05)
+    async with server:
+        client = await RawGateway.connect(server)
+        raw_clients.append(client)
+        await client.recv()  # HELLO
+        sent = time.monotonic()
+        await client.send(1, None)
+        ack = await client.until(lambda frame: frame.get("op") == 11)
+        assert time.monotonic() - sent >= 0.05
+        assert ack["d"] is None and server.gateway.heartbeats_acked == 1
+
+
+def discord_keep_alive() -> type:
+    """discord.py's own keep-alive class, even if a bot in this process replaced it."""
+    cls: type = discord.gateway.KeepAliveHandler
+    while cls.__module__ != "discord.gateway":
+        cls = cls.__base__  # type: ignore[assignment]
+    return cls
+
+
+@pytest.mark.slow
+async def test_unmodified_discord_py_reads_the_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Against a sandbox in another process (where an instant ACK made discord.py measure from
+    the previous heartbeat, one interval earlier), every latency sample is the round trip."""
+    monkeypatch.setattr(discord.gateway, "KeepAliveHandler", discord_keep_alive())
+    interval, wanted = 1.0, 5  # long enough that a loaded machine stays well under interval / 2
+    serve = ("-m", "sandbox", "serve", "--heartbeat-interval", str(int(interval * 1000)))
+    async with process(*serve, "--identify-window", "0.01") as sandbox:
+        url = (await output_line(sandbox, "sandbox listening on")).split()[-1]
+        samples: list[float] = []
+        enough = asyncio.Event()
+        bot = await start_bot(url + "/api/v10", "ws" + url[4:] + "/", enable_debug_events=True)
+
+        async def on_socket_raw_receive(text: str) -> None:
+            if '"op": 11' in text:  # read after discord.py handled the ACK
+                samples.append(bot.latency)
+                if len(samples) >= wanted:
+                    enough.set()
+
+        bot.add_listener(on_socket_raw_receive)
+        try:
+            await asyncio.wait_for(enough.wait(), 30)
+        finally:
+            await bot.close()
+    # The ACK waits 30 ms; timers on two processes may disagree by a few ms.
+    assert all(0.02 <= s < interval / 2 for s in samples[:wanted]), samples
+
+
+async def test_failure_switch_and_redelivery(server: SandboxServer, bot: TinyBot) -> None:
+    server.fail_next("POST /channels/{channel_id}/messages", count=1, status=503)
+    sent = await server.driver.send_message("Demo", "general", "alice", "ping")
+
+    def statuses() -> list[int]:
+        return [
+            c.status for c in server.driver.rest_calls("POST", "/channels/{channel_id}/messages")
+        ]
+
+    await server.driver.wait_until(lambda: statuses() or None, 5, "the bot's attempt")
+    assert statuses() == [503]  # discord.py does not retry a 503: the reply is lost
+    server.driver.redeliver(sent)  # as a RESUME replay would
+    reply = await server.driver.wait_reply(sent)
+    assert reply.content.startswith("pong") and statuses() == [503, 200]
+    handle = await server.driver.slash("Demo", "general", "alice", "roll", sides=6)
+    await handle.wait_followup(0)
+    server.driver.redeliver(handle)
+    await server.driver.wait_until(
+        lambda: server.driver.rest_calls(status=400) or None, 5, "the second callback"
+    )
+    assert server.driver.rest_calls(status=400)[0].error_code == 40060

@@ -6,12 +6,12 @@ import datetime as dt
 
 import pytest
 
-from app.sandbox import build_world, demo_world
-from app.sandbox.console_parse import parse_directive, parse_slash
-from app.sandbox.intents import GUILD_MESSAGES, MESSAGE_CONTENT, filter_event
-from app.sandbox.payloads import guild as guild_payload
-from app.sandbox.permissions import ALL, P, channel_permissions, has, outranks
-from app.sandbox.snowflake import SnowflakeGenerator, guild_id_for_shard, shard_for
+from sandbox import build_world, demo_world
+from sandbox.console_parse import parse_directive, parse_slash
+from sandbox.intents import GUILD_MESSAGES, MESSAGE_CONTENT, filter_event
+from sandbox.payloads import guild as guild_payload
+from sandbox.permissions import ALL, P, channel_permissions, has, outranks
+from sandbox.snowflake import SnowflakeGenerator, guild_id_for_shard, shard_for
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 4, 16])
@@ -95,7 +95,8 @@ def test_parse_slash_positional_named_and_subcommands() -> None:
 
 
 def test_parse_directives() -> None:
-    assert parse_directive('expect "100 coins"').text == "100 coins"  # type: ignore[union-attr]
+    expect = parse_directive('expect "100 coins"')
+    assert expect is not None and expect.text == "100 coins"
     found = parse_directive('expect-dm @bob "warned"')
     assert found is not None and (found.kind, found.user, found.text) == (
         "expect-dm",
@@ -112,5 +113,6 @@ def test_message_content_needs_the_intent_unless_mentioned() -> None:
     full = filter_event(GUILD_MESSAGES | MESSAGE_CONTENT, "MESSAGE_CREATE", data, 5, bot_id=9)
     assert full is not None and full["content"] == "secret"
     mention = {**data, "mentions": [{"id": "9"}]}
-    assert filter_event(GUILD_MESSAGES, "MESSAGE_CREATE", mention, 5, 9)["content"] == "secret"
+    mentioned = filter_event(GUILD_MESSAGES, "MESSAGE_CREATE", mention, 5, 9)
+    assert mentioned is not None and mentioned["content"] == "secret"
     assert filter_event(0, "MESSAGE_CREATE", data, 5, 9) is None

@@ -3,37 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
-from typing import Any
 
-import aiohttp
 import pytest
+from sandbox_helpers import Rest
 
-from app.sandbox import RemoteDriver, SandboxServer, SandboxTimeout
-from app.sandbox.errors import SandboxError
-
-AUTH = {"Authorization": "Bot sandbox-token"}
-
-
-class Rest:
-    def __init__(self, server: SandboxServer, session: aiohttp.ClientSession) -> None:
-        self.server, self.session = server, session
-
-    async def __call__(
-        self, method: str, path: str, body: Any = None, **params: str
-    ) -> tuple[int, Any, Any]:
-        url = self.server.rest_base + path
-        async with self.session.request(
-            method, url, json=body, headers=AUTH, params=params
-        ) as resp:
-            data = await resp.json() if resp.status != 204 else None
-            return resp.status, data, resp.headers
-
-
-@pytest.fixture
-async def rest(server: SandboxServer) -> AsyncIterator[Rest]:
-    async with aiohttp.ClientSession() as session:
-        yield Rest(server, session)
+from sandbox import RemoteDriver, SandboxServer, SandboxTimeout, payloads
+from sandbox.errors import SandboxError
+from sandbox.snowflake import timestamp_ms
 
 
 def ids(server: SandboxServer) -> dict[str, int]:
@@ -220,3 +196,33 @@ async def test_remote_driver_maps_errors_back(server: SandboxServer) -> None:
         assert server.world.guild("Demo").bans.keys() == {server.driver.user("bob").id}
         assert await remote.rest_calls() == []
         assert await remote.bot_messages("Demo", "general") == []
+
+
+async def test_late_deliveries_carry_old_ids_and_miss_the_response_window(
+    server: SandboxServer, rest: Rest
+) -> None:
+    """`sent_ago`: an interaction or message that reaches the bot late, as a replay after
+    RESUME or a queue while the bot was away would (docs/sandbox.md)."""
+    app = server.world.application_id
+    command = {"name": "ping", "description": "Ping"}
+    assert (await rest("PUT", f"/applications/{app}/commands", [command]))[0] == 200
+    now = dt.datetime.now(dt.UTC)
+    async with RemoteDriver(server.url) as remote:
+        late = await remote.slash("Demo", "general", "alice", "ping", sent_ago=60)
+        old = await remote.send_message("Demo", "general", "alice", "hello", sent_ago=60)
+    handle = server.driver.interaction(late.id)
+    shown = payloads.message(server.world, server.world.messages[old.id])["timestamp"]
+    for made in (discord_time(handle.id), discord_time(old.id), dt.datetime.fromisoformat(shown)):
+        assert 55 < (now - made).total_seconds() < 65
+    callback = f"/interactions/{handle.id}/{handle.record.token}/callback"
+    status, body, _ = await rest("POST", callback, {"type": 5})
+    assert (status, body["code"]) == (404, 10062)  # past Discord's 3 s: unknown interaction
+    fresh = await server.driver.send_message("Demo", "general", "alice", "later")
+    channel = server.driver.channel("Demo", "general")
+    assert channel.message_ids == sorted(channel.message_ids)  # the old one sorts by its id
+    assert channel.message_ids.index(old.id) < channel.message_ids.index(fresh.id)
+
+
+def discord_time(snowflake: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(timestamp_ms(snowflake) / 1000, dt.UTC)
+

@@ -1,65 +1,25 @@
 """Two bot processes share four shards of one sandbox, all driven from this process.
 
-The sandbox itself runs as ``python -m app.sandbox serve`` and is driven with RemoteDriver, so
+The sandbox itself runs as ``python -m sandbox serve`` and is driven with RemoteDriver, so
 this also covers the serve CLI and the control API.
 """
 
 from __future__ import annotations
 
-import asyncio
-import re
-import signal
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import pytest
-from sandbox_helpers import HERE, PYTHON, subprocess_env
+from sandbox_helpers import output_line, process
 
-from app.sandbox import RemoteDriver
-from app.sandbox.snowflake import shard_for
+from sandbox import RemoteDriver
+from sandbox.snowflake import shard_for
 
 pytestmark = pytest.mark.slow
 SHARDS = 4
 
 
-async def _line(proc: asyncio.subprocess.Process, pattern: str, timeout: float = 30) -> str:  # noqa: ASYNC109
-    """The first stdout line of ``proc`` matching ``pattern``."""
-    assert proc.stdout is not None
-    async with asyncio.timeout(timeout):
-        while line := (await proc.stdout.readline()).decode():
-            if re.search(pattern, line):
-                return line.strip()
-    raise AssertionError(f"process exited before printing {pattern!r}")
-
-
-@asynccontextmanager
-async def process(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    proc = await asyncio.create_subprocess_exec(
-        PYTHON,
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        env=subprocess_env(),
-        cwd=HERE,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.returncode is None:
-            assert proc.stdin is not None
-            proc.stdin.close()
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-
-
 async def test_four_shards_in_two_processes() -> None:
     serve_args = [
         "-m",
-        "app.sandbox",
+        "sandbox",
         "serve",
         "--guilds",
         "8",
@@ -79,7 +39,7 @@ async def test_four_shards_in_two_processes() -> None:
         "10",
     ]
     async with process(*serve_args) as serve:
-        url = (await _line(serve, r"sandbox listening on")).split()[-1]
+        url = (await output_line(serve, r"sandbox listening on")).split()[-1]
         bots = [
             "tiny_bot.py",
             "--url",
@@ -95,9 +55,9 @@ async def test_four_shards_in_two_processes() -> None:
             process(*bots, "2", "3") as second,
             RemoteDriver(url) as driver,
         ):
-            owners = {}
+            owners: dict[int, int] = {}
             for proc, shards in ((first, (0, 1)), (second, (2, 3))):
-                ready = await _line(proc, r"^READY ")
+                ready = await output_line(proc, r"^READY ")
                 assert ready.split()[2:] == [str(s) for s in shards]
                 owners |= {s: int(ready.split()[1]) for s in shards}
             holders = await driver.wait_for_shards(list(range(SHARDS)), timeout=10)

@@ -5,7 +5,7 @@
 It prints ``READY <pid> <shard ids>`` once on_ready fired. Behaviour: "ping" -> "pong from pid X
 shard Y"; prefix commands !echo, !warn, !kick, !file; slash /roll (response + followup), /balance,
 /daily, /transfer, /mod timeout|ban, /buttons (click -> edit), /slow (defer + followup), /dm,
-/feedback (a modal).
+/feedback (a modal), /never (no answer at all).
 Error replies start with ❌ (the console's error convention).
 """
 
@@ -23,7 +23,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from app.sandbox.client_patch import point_discord_at
+from sandbox import SANDBOX_TOKEN, point_discord_at
 
 PID = os.getpid()
 
@@ -51,6 +51,7 @@ class TinyBot(commands.AutoShardedBot):
         self.tree.add_command(Mod())
         self.tree.add_command(buttons)
         self.tree.add_command(slow)
+        self.tree.add_command(never)
         self.tree.add_command(dm)
         self.tree.add_command(feedback)
         for command in (echo, warn, kick, send_file):
@@ -68,10 +69,12 @@ class TinyBot(commands.AutoShardedBot):
 
     async def on_audit_log_entry_create(self, entry: discord.AuditLogEntry) -> None:
         modlog = discord.utils.get(entry.guild.text_channels, name="modlog")
-        if modlog is not None and entry.user_id != self.user.id:  # type: ignore[union-attr]
+        if modlog is not None and self.user is not None and entry.user_id != self.user.id:
             await modlog.send(f"audit: {entry.action.name} on {entry.target} by {entry.user}")
 
     async def on_command_error(self, ctx: commands.Context, error: Exception) -> None:
+        if isinstance(error, commands.CommandNotFound):
+            return  # as bots do: the prefix may be another bot's
         original = getattr(error, "original", error)
         await ctx.reply(f"❌ {type(original).__name__}: {original}", mention_author=False)
 
@@ -118,8 +121,8 @@ async def roll(interaction: discord.Interaction, sides: int, count: int = 1) -> 
 
 
 @app_commands.command(description="Show your coins")
-async def balance(interaction: discord.Interaction) -> None:
-    coins = balance_of(interaction.client, interaction.user.id)  # type: ignore[arg-type]
+async def balance(interaction: discord.Interaction[TinyBot]) -> None:
+    coins = balance_of(interaction.client, interaction.user.id)
     embed = discord.Embed(
         title="Balance",
         description=f"{interaction.user.display_name} has {coins} coins",
@@ -130,8 +133,8 @@ async def balance(interaction: discord.Interaction) -> None:
 
 
 @app_commands.command(description="Claim your daily coins")
-async def daily(interaction: discord.Interaction) -> None:
-    bot: TinyBot = interaction.client  # type: ignore[assignment]
+async def daily(interaction: discord.Interaction[TinyBot]) -> None:
+    bot = interaction.client
     if interaction.user.id in bot.claimed:
         await interaction.response.send_message("❌ Already claimed today", ephemeral=True)
         return
@@ -141,8 +144,10 @@ async def daily(interaction: discord.Interaction) -> None:
 
 
 @app_commands.command(description="Give coins to a member")
-async def transfer(interaction: discord.Interaction, member: discord.Member, amount: int) -> None:
-    bot: TinyBot = interaction.client  # type: ignore[assignment]
+async def transfer(
+    interaction: discord.Interaction[TinyBot], member: discord.Member, amount: int
+) -> None:
+    bot = interaction.client
     if amount > balance_of(bot, interaction.user.id):
         await interaction.response.send_message("❌ Not enough coins", ephemeral=True)
         return
@@ -201,6 +206,11 @@ async def slow(interaction: discord.Interaction) -> None:
     await interaction.followup.send("done after defer")
 
 
+@app_commands.command(description="Never answers (for console tests of Ctrl-C)")
+async def never(interaction: discord.Interaction) -> None:
+    return
+
+
 @app_commands.command(description="DM a member")
 async def dm(interaction: discord.Interaction, member: discord.Member, text: str) -> None:
     try:
@@ -214,7 +224,9 @@ async def dm(interaction: discord.Interaction, member: discord.Member, text: str
 
 
 class Feedback(discord.ui.Modal, title="Feedback"):
-    text = discord.ui.TextInput(label="Your feedback", custom_id="tiny:feedback")
+    text: discord.ui.TextInput[Feedback] = discord.ui.TextInput(
+        label="Your feedback", custom_id="tiny:feedback"
+    )
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message("thanks", ephemeral=True)
@@ -232,14 +244,14 @@ async def start_bot(
     point_discord_at(rest_base, gateway_url)
     options.setdefault("guild_ready_timeout", 0.2)
     bot = TinyBot(**options)
-    await bot.login("sandbox-token")
+    await bot.login(SANDBOX_TOKEN)
     bot.connection_task = asyncio.create_task(bot.connect(reconnect=True))
     await asyncio.wait_for(bot.wait_until_ready(), ready_timeout)
     return bot
 
 
-async def factory(server: Any) -> TinyBot:
-    """Bot factory for ``console_main``: a TinyBot connected to ``server``."""
+async def factory(server: Any, fresh: bool = True) -> TinyBot:
+    """Bot factory for ``console_main``: a TinyBot connected to ``server`` (always fresh)."""
     return await start_bot(server.rest_base, server.gateway_url)
 
 

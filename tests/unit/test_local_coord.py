@@ -1,10 +1,14 @@
 """The in-process coordination parts of the embedded default."""
 
 import asyncio
+import time
+from collections.abc import AsyncIterator
 
 from app.coord.cooldowns import LocalCooldowns
+from app.coord.identify import LocalIdentifyQueue
 from app.coord.leaderboard_cache import LocalLeaderboard, Standing
 from app.coord.locks import LocalLocks
+from app.coord.replies import LocalReplyClaims
 
 
 async def test_local_locks_serialise_and_bound_the_wait() -> None:
@@ -31,7 +35,7 @@ async def test_local_locks_serialise_and_bound_the_wait() -> None:
 async def test_local_leaderboard_orders_and_ignores_old_versions() -> None:
     board = LocalLeaderboard()
 
-    async def rows():
+    async def rows() -> AsyncIterator[list[Standing]]:
         yield [Standing(3, 10, 1), Standing(1, 10, 1), Standing(2, 30, 1)]
 
     await board.rebuild(9, rows())
@@ -47,3 +51,26 @@ async def test_local_cooldowns() -> None:
     assert await cd.try_start("k", 60)
     assert not await cd.try_start("k", 60)
     assert await cd.try_start("other", 60)
+
+
+async def test_local_identify_queue_frees_a_bucket_its_holder_never_released() -> None:
+    queue = LocalIdentifyQueue(window=0.05, hold_ttl=0.2)
+    stuck = await queue.acquire(0, max_concurrency=1)  # a shard that never sees READY
+    started = time.monotonic()
+    waiter = await asyncio.wait_for(queue.acquire(1, max_concurrency=1), 5)
+    assert 0.2 <= time.monotonic() - started < 2  # the hold expired, then the window passed
+    await queue.release(stuck)  # late: frees nothing, the bucket is the waiter's now
+    third = asyncio.create_task(queue.acquire(2, max_concurrency=1))
+    await asyncio.sleep(0.1)  # longer than the window: only a wrongly freed bucket lets it in
+    assert not third.done()
+    await queue.release(waiter)
+    await asyncio.wait_for(third, 5)
+
+
+async def test_local_reply_claims_let_one_caller_answer() -> None:
+    claims = LocalReplyClaims(ttl=60)
+    assert [await claims.claim(7), await claims.claim(7), await claims.claim(8)] == [
+        True,
+        False,
+        True,
+    ]

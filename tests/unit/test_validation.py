@@ -49,3 +49,12 @@ def test_duration_rules() -> None:
     for bad in (timedelta(0), -cap, cap + timedelta(seconds=1), 60, None):
         with pytest.raises(InvalidDuration):
             validation.duration(bad, cap)
+
+
+def test_text_from_discord_is_cleaned_and_clipped_not_refused() -> None:
+    clean = validation.clean_text
+    assert clean("spam\x00 by\x07 hand\n\tok ") == "spam by hand\n\tok"
+    assert clean(None) == "" and clean("\x00") == ""
+    long = clean("x" * 5000)
+    assert len(long) == validation.MAX_REASON and long.endswith("…")
+    assert validation.reason(long, required=True) == long  # storable as it is

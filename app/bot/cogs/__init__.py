@@ -14,7 +14,8 @@ def build_cogs(bot: GuildBot) -> list[commands.Cog]:
     """Every cog, ready to add to `bot`."""
     from app.bot.cogs.config import Config
     from app.bot.cogs.economy import Economy
+    from app.bot.cogs.help import Help
     from app.bot.cogs.levels import Levels
     from app.bot.cogs.moderation import moderation_cogs
 
-    return [Economy(bot), Levels(bot), Config(bot), *moderation_cogs(bot)]
+    return [Economy(bot), Levels(bot), Config(bot), *moderation_cogs(bot), Help(bot)]

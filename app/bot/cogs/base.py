@@ -1,4 +1,7 @@
-"""The base of every cog: the bot typed, and errors handled inline.
+"""The base of every cog: the bot typed, extra words refused, and errors handled inline.
+
+Every command of a cog refuses words left over after its last argument (ignore_extra=False):
+"!balance @bob" is refused instead of answering about the caller.
 
 discord.py hands command errors to on_command_error as a separate task, after the command has
 returned; a cog's cog_command_error is awaited inside the command instead, so the error reply
@@ -22,9 +25,9 @@ class GuildCog(commands.Cog):
 
     def __init__(self, bot: GuildBot) -> None:
         self.bot = bot
+        for command in self.walk_commands():
+            command.ignore_extra = False
 
-    async def cog_command_error(  # type: ignore[override]
-        self, ctx: commands.Context[Any], error: Exception
-    ) -> None:
+    async def cog_command_error(self, ctx: commands.Context[Any], error: Exception) -> None:
         """Reply to a failed command of this cog (see app.bot.errors)."""
-        await errors.on_command_error(ctx, error)  # type: ignore[arg-type]
+        await errors.on_command_error(ctx, error)

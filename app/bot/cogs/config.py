@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Awaitable
 from typing import Any, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from app.bot.acknowledge import acknowledge
+from app.bot.cogs import hybrid
 from app.bot.cogs.base import GuildCog
+from app.bot.converters import SLASH_ONLY_DEFAULT, ChannelOrOff, OptionalChannel, TextChannelArg
 from app.bot.errors import Refusal
+from app.bot.privacy import staff_only
 from app.bot.render import Field, clip, make_embed
-from app.db.models import GuildSettings
-from app.domain import guilds
+from app.domain.types import GuildConfig
 
 Ctx = commands.Context[Any]
 
@@ -23,19 +27,20 @@ def channel_ref(channel_id: int | None, unset: str) -> str:
     return f"<#{channel_id}>" if channel_id else unset
 
 
-def settings_embed(guild: discord.Guild, row: GuildSettings) -> discord.Embed:
+def settings_embed(guild: discord.Guild, row: GuildConfig) -> discord.Embed:
     """The guild's settings as an embed."""
     if row.levelup_dm:
         levelup = "by DM"
     else:
         levelup = channel_ref(row.levelup_channel_id, "in the channel of the message")
     no_xp = " ".join(f"<#{c}>" for c in row.no_xp_channel_ids) or "none"
+    xp = f"{row.xp_min}–{row.xp_max} (every {row.xp_cooldown_s} s)" if row.xp_enabled else "off"
     return make_embed(
         f"Settings — {guild.name}",
         fields=[
             Field("Currency", row.currency_name),
             Field("Daily reward", f"{row.daily_amount:,}"),
-            Field("XP per message", f"{row.xp_min}–{row.xp_max} (every {row.xp_cooldown_s} s)"),
+            Field("XP per message", xp),
             Field("Modlog channel", channel_ref(row.modlog_channel_id, "none")),
             Field("Level-up messages", levelup),
             Field("Channels without XP", clip(no_xp, 1024), inline=False),
@@ -56,7 +61,7 @@ def require_postable(channel: discord.TextChannel) -> None:
 class Config(GuildCog):
     """Currency, daily amount, XP range, modlog and level-up places, channels without XP."""
 
-    async def cog_check(self, ctx: Ctx) -> bool:  # type: ignore[override]
+    async def cog_check(self, ctx: Ctx) -> bool:
         """Every config command needs Manage Server (slash subcommands included)."""
         if ctx.guild is None or not isinstance(ctx.author, discord.Member):
             raise commands.NoPrivateMessage()
@@ -64,49 +69,72 @@ class Config(GuildCog):
             raise commands.MissingPermissions(["manage_guild"])
         return True
 
-    async def _save(self, ctx: Ctx, what: str, **changes: Any) -> None:
+    async def _saved(self, ctx: Ctx, what: str, change: Awaitable[GuildConfig]) -> None:
+        """Apply a change (the slash command acknowledged first) and show the settings it left."""
         assert ctx.guild is not None
-        row = await guilds.configure(ctx.guild.id, **changes)
+        await acknowledge(ctx)
+        row = await change
         await ctx.send(f"Saved: {what}.", embed=settings_embed(ctx.guild, row))
 
-    @commands.hybrid_group(name="config", fallback="show", invoke_without_command=True)
+    @hybrid.group(name="config", fallback="show", invoke_without_command=True)
     @commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     async def config(self, ctx: Ctx) -> None:
         """Show this server's settings."""
-        assert ctx.guild is not None
-        await ctx.send(embed=settings_embed(ctx.guild, await guilds.settings(ctx.guild.id)))
+        await self._show(ctx)
 
-    @config.command(name="currency")
+    # Named apart from the slash fallback "show": discord.py would drop that one on cog load.
+    @hybrid.subcommand(config, name="settings", aliases=["show"], with_app_command=False)
+    async def config_show(self, ctx: Ctx) -> None:
+        """Show this server's settings (`!config show`, like `/config show`)."""
+        await self._show(ctx)
+
+    async def _show(self, ctx: Ctx) -> None:
+        assert ctx.guild is not None
+        row = await self.bot.services.guilds.get(ctx.guild.id)
+        await ctx.send(embed=settings_embed(ctx.guild, row))
+
+    @hybrid.subcommand(config, name="currency")
     @app_commands.describe(name="What coins are called here (1-32 characters)")
     async def config_currency(self, ctx: Ctx, *, name: str) -> None:
         """Rename the currency."""
         if any(unicodedata.category(c) == "Cc" for c in name):
             raise Refusal("The currency name cannot contain control characters.")
-        await self._save(ctx, "currency renamed", currency_name=name)
+        assert ctx.guild is not None
+        configs = self.bot.services.guilds
+        await self._saved(ctx, "currency renamed", configs.set_currency(ctx.guild.id, name))
 
-    @config.command(name="daily")
+    @hybrid.subcommand(config, name="daily")
     @app_commands.describe(amount="Coins the daily reward gives")
     async def config_daily(self, ctx: Ctx, amount: int) -> None:
         """Set the daily reward."""
-        await self._save(ctx, "daily reward changed", daily_amount=amount)
+        assert ctx.guild is not None
+        change = self.bot.services.guilds.set_daily_amount(ctx.guild.id, amount)
+        await self._saved(ctx, "daily reward changed", change)
 
-    @config.command(name="xp")
+    @hybrid.subcommand(config, name="xp")
     @app_commands.describe(minimum="Least XP per message", maximum="Most XP per message")
     async def config_xp(self, ctx: Ctx, minimum: int, maximum: int) -> None:
         """Set the XP range a message earns (0 0 turns XP off)."""
-        await self._save(ctx, "XP range changed", xp_min=minimum, xp_max=maximum)
+        assert ctx.guild is not None
+        change = self.bot.services.guilds.set_xp_range(ctx.guild.id, minimum, maximum)
+        await self._saved(ctx, "XP turned off" if maximum == 0 else "XP range changed", change)
 
-    @config.command(name="modlog")
-    @app_commands.describe(channel="Where cases are posted (leave empty to stop posting)")
-    async def config_modlog(self, ctx: Ctx, channel: discord.TextChannel | None = None) -> None:
-        """Set or clear the modlog channel."""
+    @hybrid.subcommand(config, name="modlog")
+    @app_commands.describe(
+        channel="Where cases are posted: a channel only staff can read (empty: stop posting)"
+    )
+    async def config_modlog(self, ctx: Ctx, channel: ChannelOrOff = SLASH_ONLY_DEFAULT) -> None:
+        """Set the modlog channel (a staff-only one), or `off` to stop posting cases."""
+        assert ctx.guild is not None
         if channel is not None:
             require_postable(channel)
+            staff_only(channel)
         what = f"cases go to {channel.mention}" if channel else "cases are no longer posted"
-        await self._save(ctx, what, modlog_channel_id=channel.id if channel else None)
+        change = self.bot.services.guilds.set_modlog(ctx.guild.id, channel.id if channel else None)
+        await self._saved(ctx, what, change)
 
-    @config.command(name="levelup")
+    @hybrid.subcommand(config, name="levelup")
     @app_commands.describe(
         where="here: the channel of the message, dm: a direct message, channel: a fixed channel",
         channel="The fixed channel (with where=channel)",
@@ -115,34 +143,31 @@ class Config(GuildCog):
         self,
         ctx: Ctx,
         where: Literal["here", "dm", "channel"],
-        channel: discord.TextChannel | None = None,
+        channel: OptionalChannel = None,
     ) -> None:
         """Choose where level-up messages go."""
+        assert ctx.guild is not None
+        configs = self.bot.services.guilds
         if where == "channel":
             if channel is None:
                 raise Refusal("Name the channel for level-up messages.")
             require_postable(channel)
-            await self._save(
-                ctx,
-                f"level-ups go to {channel.mention}",
-                levelup_channel_id=channel.id,
-                levelup_dm=False,
-            )
+            change = configs.set_levelup(ctx.guild.id, channel_id=channel.id)
+            await self._saved(ctx, f"level-ups go to {channel.mention}", change)
+        elif channel is not None:
+            raise Refusal(f"A channel goes with `channel` only, not with `{where}`.")
         else:
             what = "level-ups go by DM" if where == "dm" else "level-ups go to the same channel"
-            await self._save(ctx, what, levelup_channel_id=None, levelup_dm=where == "dm")
+            await self._saved(ctx, what, configs.set_levelup(ctx.guild.id, dm=where == "dm"))
 
-    @config.command(name="noxp")
+    @hybrid.subcommand(config, name="noxp")
     @app_commands.describe(action="add or remove", channel="The channel")
     async def config_noxp(
-        self, ctx: Ctx, action: Literal["add", "remove"], channel: discord.TextChannel
+        self, ctx: Ctx, action: Literal["add", "remove"], channel: TextChannelArg
     ) -> None:
         """Add or remove a channel where messages earn no XP."""
         assert ctx.guild is not None
-        current = set((await guilds.settings(ctx.guild.id)).no_xp_channel_ids)
-        if action == "add":
-            current.add(channel.id)
-        else:
-            current.discard(channel.id)
-        verb = "earns no XP" if action == "add" else "earns XP again"
-        await self._save(ctx, f"{channel.mention} {verb}", no_xp_channel_ids=sorted(current))
+        excluded = action == "add"
+        change = self.bot.services.guilds.set_xp_excluded(ctx.guild.id, channel.id, excluded)
+        verb = "earns no XP" if excluded else "earns XP again"
+        await self._saved(ctx, f"{channel.mention} {verb}", change)

@@ -1,4 +1,9 @@
-"""Economy commands: profile, balance, daily, transfer, leaderboard, rank and give."""
+"""Economy commands: profile, balance, daily, transfer, leaderboard, rank and give.
+
+The commands that move coins acknowledge (defer) a slash command before the database work, so
+that their work and its retries have until the interaction's 15-minute follow-up window
+(app/ops/deadline.py) instead of Discord's 3 s for a first response.
+"""
 
 from __future__ import annotations
 
@@ -9,36 +14,63 @@ from discord import app_commands
 from discord.ext import commands
 
 from app.bot import telemetry
+from app.bot.acknowledge import acknowledge
 from app.bot.checks import check_account, requires
+from app.bot.cogs import hybrid
 from app.bot.cogs.base import GuildCog
-from app.bot.idempotency import request_id, request_key
+from app.bot.converters import MemberArg, OptionalMember
+from app.bot.idempotency import request_key
 from app.bot.paginator import Paginator
-from app.bot.render import Field, fill_lines, make_embed, mention, timestamp
+from app.bot.people import members_among
+from app.bot.render import Field, fill_lines, make_embed, mention, one_line, timestamp
 from app.bot.render import amount as show
-from app.domain import economy, guilds
-from app.domain.leaderboard import MAX_PAGE, Leaderboard
+from app.domain.economy import Bank
+from app.domain.leaderboard import MAX_PAGE, Entry, Leaderboard
 from app.domain.levels import Progress
+from app.domain.types import Profile
 
 Ctx = commands.Context[Any]
 PER_PAGE = 10
+NOT_RANKED = "not ranked yet"
 
 
-async def currency(guild_id: int) -> str:
-    """The guild's currency name."""
-    return (await guilds.cached_settings(guild_id)).currency_name
+def place_text(rank: int | None) -> str:
+    """The place shown for a rank ("#3"), or NOT_RANKED for a member who holds no coins."""
+    return NOT_RANKED if rank is None else f"#{rank:,}"
 
 
 class LeaderboardSource:
-    """Leaderboard pages for the paginator; a one-entry probe tells whether a next page exists."""
+    """Leaderboard pages for the paginator; a one-entry probe tells whether a next page exists.
 
-    def __init__(self, board: Leaderboard, guild: discord.Guild, currency_name: str) -> None:
-        self.board, self.guild, self.currency = board, guild, currency_name
+    Members who left the server stay on it, shown by their last known name and marked (left):
+    their coins are still theirs if they come back.
+    """
+
+    def __init__(
+        self, board: Leaderboard, bank: Bank, guild: discord.Guild, currency_name: str
+    ) -> None:
+        self.board, self.bank, self.guild, self.currency = board, bank, guild, currency_name
+
+    async def names(self, entries: list[Entry]) -> dict[int, str]:
+        """How each entry is shown: a mention for members, "name (left)" for the others."""
+        ids = [e.user_id for e in entries]
+        present = await members_among(self.guild, ids)
+        if present is None:  # the gateway did not answer: mentions at least name the present
+            return {i: mention(i) for i in ids}
+        gone = [i for i in ids if i not in present]
+        stored = await self.bank.display_names(self.guild.id, gone)
+        shown = {i: mention(i) for i in present}
+        for user_id in gone:
+            name = discord.utils.escape_markdown(one_line(stored.get(user_id, ""), 40))
+            shown[user_id] = f"{name or 'a former member'} (left)"
+        return shown
 
     async def page(self, index: int) -> tuple[discord.Embed, bool]:
         """Page `index` (0-based) as an embed, and whether another page follows."""
         page = await self.board.page(self.guild.id, index + 1, PER_PAGE)
+        names = await self.names(page.entries)
         lines = [
-            f"**{e.rank}.** {mention(e.user_id)} — {show(e.coins, self.currency)}"
+            f"**{e.rank}.** {names[e.user_id]} — {show(e.coins, self.currency)}"
             for e in page.entries
         ]
         text, _ = fill_lines(lines)
@@ -56,103 +88,123 @@ class LeaderboardSource:
 class Economy(GuildCog):
     """Coins: every member's balance, the daily reward, transfers and the leaderboard."""
 
-    @commands.hybrid_command()
-    @commands.guild_only()
-    @app_commands.describe(member="Whose profile (default: yours)")
-    async def profile(self, ctx: Ctx, member: discord.Member | None = None) -> None:
-        """Level, XP to the next level, coins, rank and join date."""
+    async def currency(self, guild_id: int) -> str:
+        """The guild's currency name."""
+        return (await self.bot.services.guilds.cached(guild_id)).currency_name
+
+    async def standing(
+        self, ctx: Ctx, member: discord.Member | None, verb: str
+    ) -> tuple[discord.abc.User, Profile, int | None]:
+        """(whom, their profile, their rank or None without coins) for `member` or the caller."""
         assert ctx.guild is not None
         target = member or ctx.author
-        check_account(target, "show the profile of")
-        row = await economy.profile(ctx.guild.id, target.id, target.display_name)
+        check_account(target, verb)
+        services = self.bot.services
+        row = await services.bank.profile(ctx.guild.id, target.id, target.display_name)
+        if row.coins == 0:
+            return target, row, None
+        return target, row, await services.leaderboard.rank(ctx.guild.id, target.id)
+
+    @hybrid.command()
+    @commands.guild_only()
+    @app_commands.describe(member="Whose profile (default: yours)")
+    async def profile(self, ctx: Ctx, member: OptionalMember = None) -> None:
+        """Level, XP to the next level, coins, rank and join date."""
+        assert ctx.guild is not None
+        target, row, rank = await self.standing(ctx, member, "show the profile of")
         progress = Progress.of(row.xp)
-        rank = await self.bot.leaderboard.rank(ctx.guild.id, target.id)
         joined = target.joined_at if isinstance(target, discord.Member) else None
         embed = make_embed(
             f"Profile — {target.display_name}",
             fields=[
                 Field("Level", str(progress.level)),
                 Field("XP", f"{progress.xp:,} ({progress.needed:,} to level {progress.level + 1})"),
-                Field("Coins", show(row.coins, await currency(ctx.guild.id))),
-                Field("Rank", f"#{rank:,}"),
+                Field("Coins", show(row.coins, await self.currency(ctx.guild.id))),
+                Field("Rank", place_text(rank)),
                 Field("Joined", timestamp(joined, "D")),
             ],
         )
         await ctx.send(embed=embed)
 
-    @commands.hybrid_command()
+    @hybrid.command()
     @commands.guild_only()
     async def balance(self, ctx: Ctx) -> None:
         """How many coins you hold."""
         assert ctx.guild is not None
-        coins = await self.bot.bank.balance(ctx.guild.id, ctx.author.id)
-        await ctx.send(f"You hold {show(coins, await currency(ctx.guild.id))}.")
+        coins = await self.bot.services.bank.balance(ctx.guild.id, ctx.author.id)
+        await ctx.send(f"You hold {show(coins, await self.currency(ctx.guild.id))}.")
 
-    @commands.hybrid_command()
+    @hybrid.command()
     @commands.guild_only()
     async def daily(self, ctx: Ctx) -> None:
         """Claim the daily reward (once every 24 hours)."""
         assert ctx.guild is not None
-        receipt = await self.bot.bank.daily(
+        await acknowledge(ctx)
+        receipt = await self.bot.services.bank.daily(
             ctx.guild.id, ctx.author.id, key=request_key(ctx, "daily")
         )
         telemetry.coins_moved("daily", receipt)
-        name = await currency(ctx.guild.id)
+        name = await self.currency(ctx.guild.id)
         await ctx.send(
             f"You claimed {show(receipt.amount, name)}. Balance: {show(receipt.balance, name)}."
         )
 
-    @commands.hybrid_command()
+    @hybrid.command()
     @commands.guild_only()
     @app_commands.describe(member="Who receives the coins", amount="How many coins to send")
-    async def transfer(self, ctx: Ctx, member: discord.Member, amount: int) -> None:
+    async def transfer(self, ctx: Ctx, member: MemberArg, amount: int) -> None:
         """Send some of your coins to another member."""
         assert ctx.guild is not None
         check_account(member, "send coins to")
-        receipt = await self.bot.bank.transfer(
-            ctx.guild.id, ctx.author.id, member.id, amount, key=f"tx:{request_id(ctx)}"
+        await acknowledge(ctx)
+        receipt = await self.bot.services.bank.transfer(
+            ctx.guild.id, ctx.author.id, member.id, amount, key=request_key(ctx, "tx")
         )
         telemetry.coins_moved("transfer", receipt)
-        name = await currency(ctx.guild.id)
+        name = await self.currency(ctx.guild.id)
         await ctx.send(
             f"Sent {show(receipt.amount, name)} to {member.mention}. "
             f"Your balance: {show(receipt.sender_balance, name)}."
         )
 
-    @commands.hybrid_command()
+    @hybrid.command()
     @commands.guild_only()
     @app_commands.describe(page="Page number (10 members a page)")
     async def leaderboard(self, ctx: Ctx, page: int = 1) -> None:
         """The richest members, 10 a page, with buttons to turn pages."""
         assert ctx.guild is not None
-        source = LeaderboardSource(self.bot.leaderboard, ctx.guild, await currency(ctx.guild.id))
+        services = self.bot.services
+        source = LeaderboardSource(
+            services.leaderboard, services.bank, ctx.guild, await self.currency(ctx.guild.id)
+        )
         await Paginator(source, ctx.author.id).start(ctx, page - 1)
 
-    @commands.hybrid_command()
+    @hybrid.command()
     @commands.guild_only()
     @app_commands.describe(member="Whose rank (default: yours)")
-    async def rank(self, ctx: Ctx, member: discord.Member | None = None) -> None:
-        """A member's place on the leaderboard."""
+    async def rank(self, ctx: Ctx, member: OptionalMember = None) -> None:
+        """A member's place on the leaderboard (none while they hold no coins)."""
         assert ctx.guild is not None
-        target = member or ctx.author
-        check_account(target, "rank")
-        row = await economy.profile(ctx.guild.id, target.id, target.display_name)
-        place = await self.bot.leaderboard.rank(ctx.guild.id, target.id)
-        name = await currency(ctx.guild.id)
+        target, row, place = await self.standing(ctx, member, "rank")
+        name = await self.currency(ctx.guild.id)
+        if place is None:
+            await ctx.send(f"{target.mention} is {NOT_RANKED}: they hold no {name}.")
+            return
         await ctx.send(f"{target.mention} is #{place:,} with {show(row.coins, name)}.")
 
-    @commands.hybrid_command()
+    @hybrid.command()
     @requires(manage_guild=True)
     @app_commands.describe(member="Who receives the coins", amount="How many coins to create")
-    async def give(self, ctx: Ctx, member: discord.Member, amount: int) -> None:
+    async def give(self, ctx: Ctx, member: MemberArg, amount: int) -> None:
         """Create coins on a member's account (Manage Server)."""
         assert ctx.guild is not None
         check_account(member, "give coins to")
-        receipt = await self.bot.bank.grant(
+        await acknowledge(ctx)
+        receipt = await self.bot.services.bank.grant(
             ctx.guild.id, ctx.author.id, member.id, amount, key=request_key(ctx, "give")
         )
         telemetry.coins_moved("grant", receipt)
-        name = await currency(ctx.guild.id)
+        name = await self.currency(ctx.guild.id)
         await ctx.send(
             f"Gave {show(receipt.amount, name)} to {member.mention}. "
             f"Their balance: {show(receipt.balance, name)}."

@@ -8,7 +8,6 @@ import discord
 from discord.ext import commands
 
 from app.bot.cogs.base import GuildCog
-from app.domain import guilds, levels
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +28,17 @@ class Levels(GuildCog):
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         """Award XP (the domain applies the cooldown and the no-XP channels)."""
-        if not earns_xp(message) or self.bot.coord is None or self.bot.draining:
+        if not earns_xp(message) or not self.bot.has_services or self.bot.draining:
             return
         if message.content.startswith(tuple(await self.bot.get_prefix(message))):
             return  # commands earn nothing, so a refused command writes nothing
         assert message.guild is not None
         async with self.bot.inflight.track():
-            award = await levels.award_message_xp(
-                message.guild.id, message.author.id, message.channel.id, self.bot.coord.cooldowns
+            award = await self.bot.services.levels.award_message_xp(
+                message.guild.id,
+                message.author.id,
+                message.channel.id,
+                display_name=message.author.display_name,
             )
         if award is not None and award.leveled_up:
             await self.announce(message, award.progress.level)
@@ -44,7 +46,7 @@ class Levels(GuildCog):
     async def announce(self, message: discord.Message, level: int) -> None:
         """Tell the member, in the configured channel, by DM, or in the same channel."""
         assert message.guild is not None
-        config = await guilds.cached_settings(message.guild.id)
+        config = await self.bot.services.guilds.cached(message.guild.id)
         author = message.author
         text = f"{author.mention} reached level {level}!"
         destination: discord.abc.Messageable = message.channel

@@ -1,4 +1,4 @@
-"""Moderation: actions that open cases, case history, expiry and the audit-log listener."""
+"""Moderation: actions that open cases, history, the outbox loop and the audit-log listener."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def moderation_cogs(bot: GuildBot) -> list[commands.Cog]:
     """The moderation cogs, ready to add to `bot`."""
     from app.bot.cogs.moderation.actions import Actions
     from app.bot.cogs.moderation.audit import AuditLog
-    from app.bot.cogs.moderation.expiry import Expiry
     from app.bot.cogs.moderation.history import History
+    from app.bot.cogs.moderation.outbox import Outbox
 
-    return [Actions(bot), History(bot), Expiry(bot), AuditLog(bot)]
+    return [Actions(bot), History(bot), Outbox(bot), AuditLog(bot)]

@@ -2,7 +2,10 @@
 
 The source is GUILD_AUDIT_LOG_ENTRY_CREATE (moderation intent + View Audit Log). Entries made by
 the bot itself are skipped: its own commands already opened their cases. The entry id is the
-idempotency key, so a replayed event or two sessions on one shard open one case.
+idempotency key, so a replayed event or two sessions on one shard open one case. The action is
+already done in Discord, so the case records it applied and moves the member's effects (a
+manual unban ends the ban a case held). The reason is Discord's text: cleaned and clipped
+(validation.clean_text), never a reason to lose the record.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from discord.ext import commands
 from app.bot import telemetry
 from app.bot.cogs.base import GuildCog
 from app.bot.cogs.moderation.notices import post_modlog
-from app.db.models import CaseAction
-from app.domain import moderation
 from app.domain.errors import DomainError
+from app.domain.idempotency import request_key
 from app.domain.moderation import TIMEOUT_MAX
+from app.domain.types import CaseAction
+from app.domain.validation import clean_text
 
 log = logging.getLogger(__name__)
 A = discord.AuditLogAction
@@ -62,28 +66,31 @@ class AuditLog(GuildCog):
         started = datetime.now(UTC)
         kind = classify(entry, started)
         target = entry.target
-        if kind is None or target is None or entry.user_id == target.id:
+        # A user action's target: a Member, a User, or an Object when neither is cached.
+        if kind is None or not isinstance(target, discord.Member | discord.User | discord.Object):
+            return
+        if entry.user_id == target.id:
             return
         action, duration = kind
         async with self.bot.inflight.track():
             try:
-                case = await moderation.open_case(
+                case = await self.bot.services.moderation.open_case(
                     entry.guild.id,
                     action,
                     target.id,
                     entry.user_id,
-                    (entry.reason or NO_REASON)[:1024],
+                    clean_text(entry.reason) or NO_REASON,
                     duration,
-                    key=f"audit:{entry.id}",
+                    key=request_key("audit", entry.id),
                     now=started,
+                    done_in_discord=True,
                 )
-                if case.created_at == started:
-                    telemetry.case_opened(action.value)
             except DomainError as error:
                 log.info("audit entry %s not recorded: %s", entry.id, error.message)
                 return
-            if case.created_at != started:
+            if case.replayed:
                 return  # a replayed event: the case and its modlog post exist already
+            telemetry.case_opened(action.value)
             if case.expires_at is not None:
-                self.bot.dispatch("case_expiry_changed", entry.guild.id)
-            await post_modlog(entry.guild, case)
+                self.bot.dispatch("case_work_changed", entry.guild.id)
+            await post_modlog(self.bot, entry.guild, case)

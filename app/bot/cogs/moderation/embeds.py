@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 import discord
 
@@ -18,7 +19,7 @@ from app.bot.render import (
     one_line,
     timestamp,
 )
-from app.db.models import Case, CaseAction, CaseEdit, CaseState
+from app.domain.types import ActionState, CaseAction, CaseEditView, CaseState, CaseView
 
 LABELS = {
     CaseAction.WARN: "Warning",
@@ -45,17 +46,17 @@ COLOURS = {
 DM_STATUS = {True: "delivered", False: "not delivered (DMs closed)", None: "not sent"}
 
 
-def label(case: Case) -> str:
-    """ "Temporary ban (7d)", "Warning", ..."""
-    text = LABELS[CaseAction(case.action)]
-    if case.expires_at is not None and case.created_at is not None:
-        text += f" ({format_duration(case.expires_at - case.created_at)})"
+def label(case: CaseView) -> str:
+    """The case's kind as shown: "Temporary ban (7d)", "Warning", ..."""
+    text = LABELS[case.action]
+    if case.duration_s is not None:
+        text += f" ({format_duration(timedelta(seconds=case.duration_s))})"
     return text
 
 
-def case_line(case: Case) -> str:
+def case_line(case: CaseView) -> str:
     """One line of a modlog page (under 300 characters)."""
-    state = "" if case.state == CaseState.ACTIVE else f" · {CaseState(case.state).value}"
+    state = "" if case.state == CaseState.ACTIVE else f" · {case.state.value}"
     reason = one_line(case.reason or "no reason given", 120)
     return (
         f"`#{case.number}` **{label(case)}** {mention(case.target_id)} "
@@ -65,19 +66,21 @@ def case_line(case: Case) -> str:
 
 
 def case_embed(
-    case: Case, edits: Sequence[CaseEdit] = (), title: str | None = None
+    case: CaseView, edits: Sequence[CaseEditView] = (), title: str | None = None
 ) -> discord.Embed:
     """A full case: who, by whom, why, state, expiry, DM delivery and its edit history."""
     fields = [
         Field("Member", f"{mention(case.target_id)} (`{case.target_id}`)"),
         Field("Moderator", f"{mention(case.moderator_id)} (`{case.moderator_id}`)"),
-        Field("State", CaseState(case.state).value),
+        Field("State", case.state.value),
         Field("Opened", timestamp(case.created_at)),
     ]
     if case.expires_at is not None:
         ends = f"{timestamp(case.expires_at)} ({timestamp(case.expires_at, 'R')})"
         fields.append(Field("Ends", ends))
     fields.append(Field("DM", DM_STATUS[case.dm_delivered]))
+    if case.action_state != ActionState.NONE or case.lift_state != ActionState.NONE:
+        fields.append(Field("In Discord", discord_status(case)))
     if edits:
         lines = [
             f"{timestamp(e.created_at, 'd')} {e.field}: {one_line(e.old_value, 60)} → "
@@ -91,11 +94,21 @@ def case_embed(
         title or f"Case #{case.number} — {label(case)}",
         case.reason or "No reason given.",
         fields=fields,
-        colour=COLOURS[CaseAction(case.action)],
+        colour=COLOURS[case.action],
     )
 
 
-def dm_embed(guild_name: str, case: Case) -> discord.Embed:
+def discord_status(case: CaseView) -> str:
+    """Where the case's Discord action (and the lifting of its effect) stands."""
+    text = case.action_state.value
+    if case.lift_state != ActionState.NONE:
+        text += f"; lifting: {case.lift_state.value}"
+    if case.action_note:
+        text += f" ({one_line(case.action_note, 200)})"
+    return text
+
+
+def dm_embed(guild_name: str, case: CaseView) -> discord.Embed:
     """What the member is told."""
     fields = [Field("Case", f"#{case.number}")]
     if case.expires_at is not None:
@@ -104,11 +117,11 @@ def dm_embed(guild_name: str, case: Case) -> discord.Embed:
         f"{label(case)} in {guild_name}",
         case.reason or "No reason given.",
         fields=fields,
-        colour=COLOURS[CaseAction(case.action)],
+        colour=COLOURS[case.action],
     )
 
 
-def reply_text(case: Case, target_id: int, extra: str = "") -> str:
+def reply_text(case: CaseView, target_id: int, extra: str = "") -> str:
     """The moderator's confirmation; the same text for a replayed request."""
     text = f"Case #{case.number}: {label(case)}{extra} for {mention(target_id)}."
     if case.expires_at is not None:

@@ -1,16 +1,20 @@
 """The one shape every moderation command shares.
 
-check the target -> validate the input (no write) -> the command's own `before` step (a check
-that may refuse, or the fine's coin movement) -> open the case, keyed by the request id -> DM
-the member (before a kick or ban, while they can still be reached) -> the Discord action -> DM
-(other actions) -> record the DM -> modlog -> reply.
+check the target -> validate the input (no write) -> acknowledge (defer) a slash command -> the
+command's own `before` step (a check that may refuse, or the fine's coin movement) -> open the
+case, keyed by the request id, with its Discord action and the member's DM recorded pending and
+claimed by this process -> do that work (apply.carry_out: DM, action, DM) -> modlog -> reply
+with the case's real state.
 
-A request delivered twice finds its case already open and only repeats the reply, so the member
-is not told twice and the action is not repeated.
+A request delivered twice finds its case already open (before any check that depends on the
+state the first delivery changed): it finishes whatever a crashed first delivery left pending
+(if no other process holds it) and replies with the case as it stands (applied, pending,
+failed), so the member is not told twice and nothing is done twice.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,19 +24,22 @@ import discord
 from discord.ext import commands
 
 from app.bot import telemetry
+from app.bot.acknowledge import acknowledge
 from app.bot.checks import check_target
+from app.bot.cogs.moderation.apply import carry_out
 from app.bot.cogs.moderation.embeds import reply_text
-from app.bot.cogs.moderation.notices import notify_member, post_modlog
+from app.bot.cogs.moderation.notices import post_modlog
 from app.bot.errors import Refusal
 from app.bot.idempotency import request_key
-from app.db.models import Case, CaseAction
-from app.domain import moderation, validation
+from app.domain import validation
 from app.domain.moderation import DURATION_REQUIRED, REASON_REQUIRED
+from app.domain.types import ActionState, CaseAction, CaseView
 
 if TYPE_CHECKING:
     from app.bot.client import GuildBot
 
 Ctx = commands.Context[Any]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +64,20 @@ FINE = Step(CaseAction.FINE, "fine")
 
 
 async def open_once(
-    ctx: Ctx, step: Step, target_id: int, reason: str, duration: timedelta | None
-) -> tuple[Case, bool]:
-    """Open the request's case; (case, True) the first time, (first case, False) on a replay."""
+    ctx: Ctx,
+    step: Step,
+    target_id: int,
+    reason: str,
+    duration: timedelta | None,
+    delete_message_s: int = 0,
+) -> CaseView:
+    """Open the request's case, its Discord work claimed by this process.
+
+    On a replay: the first case, marked `replayed`.
+    """
     assert ctx.guild is not None
-    started = datetime.now(UTC)
-    case = await moderation.open_case(
+    bot: GuildBot = ctx.bot
+    case = await bot.services.moderation.open_case(
         ctx.guild.id,
         step.action,
         target_id,
@@ -70,70 +85,87 @@ async def open_once(
         reason,
         duration,
         key=request_key(ctx, "case"),
-        now=started,
+        notify=step.notify,
+        delete_message_s=delete_message_s,
+        claim_for=lease(bot),
     )
-    created = case.created_at == started
-    if created:
+    if not case.replayed:
         telemetry.case_opened(step.action.value)
-    return case, created
+    return case
+
+
+def lease(bot: GuildBot) -> timedelta:
+    """How long this process holds a case's Discord work before another may take it over."""
+    return timedelta(seconds=bot.settings.outbox_lease_s)
 
 
 async def run_action(
     ctx: Ctx,
     step: Step,
-    target: discord.abc.User,
+    target: discord.Member | discord.User,
     reason: str | None,
     *,
     duration: timedelta | None = None,
     before: Callable[[], Awaitable[object]] | None = None,
-    perform: Callable[[Case], Awaitable[object]] | None = None,
+    delete_message_s: int = 0,
     extra: str = "",
-) -> Case:
-    """Carry out one moderation action for a command and reply with its case number."""
+) -> CaseView:
+    """Carry out one moderation action for a command and reply with its case's state."""
     guild = ctx.guild
     assert guild is not None
+    bot: GuildBot = ctx.bot
     check_target(ctx, target, step.verb)
     text = validation.reason(reason, required=step.action in REASON_REQUIRED)
     if step.action in DURATION_REQUIRED:
         validation.duration(duration, DURATION_REQUIRED[step.action])
-    if before is not None:
-        await before()
-    await ctx.defer()
-    case, fresh = await open_once(ctx, step, target.id, text, duration)
-    if fresh:
-        await _carry_out(ctx, step, target, case, perform)
-    await ctx.send(reply_text(case, target.id, extra))
+    await acknowledge(ctx)  # before any slow work: `before` may ask Discord
+    key = request_key(ctx, "case")
+    case = await bot.services.moderation.replay(key, guild.id, step.action, target.id)
+    if case is None:  # a first delivery: its checks run against the state it found
+        if before is not None:
+            await before()
+        case = await open_once(ctx, step, target.id, text, duration, delete_message_s)
+    if not case.replayed:
+        case = await finish(ctx, case, target)
+    elif case.pending and (
+        claimed := await bot.services.outbox.claim_case(
+            guild.id, case.number, datetime.now(UTC), lease(bot)
+        )
+    ):
+        case = await finish(ctx, claimed, target)  # what a crashed first delivery left
+    if case.action_state == ActionState.FAILED:
+        raise Refusal(
+            f"Discord refused to {step.verb} {target.mention} ({case.action_note}). "
+            f"Case #{case.number} was closed."
+        )
+    await ctx.send(reply_text(case, target.id, extra) + outcome(case))
     return case
 
 
-async def _carry_out(
-    ctx: Ctx,
-    step: Step,
-    target: discord.abc.User,
-    case: Case,
-    perform: Callable[[Case], Awaitable[object]] | None,
-) -> None:
+async def finish(ctx: Ctx, case: CaseView, target: discord.Member | discord.User) -> CaseView:
+    """Do the Discord work of a case this process holds, then tell the modlog.
+
+    The case is recorded by now, so nothing here may turn the answer into an error: work that
+    fails unexpectedly (the database gone for a moment) stays pending for the outbox, and the
+    reply says so.
+    """
     guild = ctx.guild
     assert guild is not None
     bot: GuildBot = ctx.bot
-    delivered: bool | None = None
-    if step.notify and step.notify_first:
-        delivered = await notify_member(target, guild, case)
-    if perform is not None:
-        try:
-            await perform(case)
-        except discord.HTTPException as error:
-            if delivered is not None:
-                await moderation.record_dm(case, delivered)
-            await moderation.expire(case.id, f"Discord refused the action: {error.status}")
-            raise Refusal(
-                f"Discord refused to {step.verb} {target.mention} ({error.status}: "
-                f"{error.text or 'no details'}). Case #{case.number} was closed."
-            ) from error
-    if step.notify and not step.notify_first:
-        delivered = await notify_member(target, guild, case)
-    if delivered is not None:
-        await moderation.record_dm(case, delivered)
-    await post_modlog(guild, case)
-    if case.expires_at is not None:
-        bot.dispatch("case_expiry_changed", guild.id)
+    try:
+        if case.pending:
+            case = await carry_out(bot, guild, case, user=target, moderator=str(ctx.author))
+        await post_modlog(bot, guild, case)
+    except Exception:
+        log.exception("case %s of guild %s: left to the outbox", case.number, guild.id)
+    bot.dispatch("case_work_changed", guild.id)
+    return case
+
+
+def outcome(case: CaseView) -> str:
+    """What the reply adds about the Discord action when it is not simply done."""
+    if case.action_state == ActionState.PENDING:
+        return " Discord has not confirmed it yet; I will keep trying."
+    if case.action_state == ActionState.SKIPPED:
+        return f" It was not applied: {case.action_note}."
+    return ""

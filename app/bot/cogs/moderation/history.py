@@ -3,58 +3,60 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from app.bot.acknowledge import acknowledge
 from app.bot.checks import requires
+from app.bot.cogs import hybrid
 from app.bot.cogs.base import GuildCog
+from app.bot.cogs.moderation.access import check_case
+from app.bot.cogs.moderation.apply import carry_out
 from app.bot.cogs.moderation.embeds import case_embed, case_line
 from app.bot.cogs.moderation.export import export_files
-from app.bot.cogs.moderation.notices import audit_reason, post_modlog
-from app.bot.errors import Refusal
+from app.bot.cogs.moderation.flow import lease
+from app.bot.cogs.moderation.notices import post_modlog
+from app.bot.converters import ActionFilter, ExportScope, OptionalUser, UserArg
+from app.bot.idempotency import request_key
 from app.bot.paginator import Paginator
+from app.bot.privacy import send_private
 from app.bot.render import fill_lines, make_embed, mention
-from app.db.models import Case, CaseAction, CaseState
-from app.domain import moderation
+from app.domain.authority import CaseOperation
+from app.domain.case_search import CaseQuery, search_cases
+from app.domain.effects import EFFECT_OF
+from app.domain.moderation import CasePage
+from app.domain.types import ActionState
 
 log = logging.getLogger(__name__)
 Ctx = commands.Context[Any]
 PER_PAGE = 10
-ActionName = Literal[
-    "warn", "note", "timeout", "untimeout", "kick", "ban", "tempban", "unban", "fine"
-]
-BANS = (CaseAction.BAN, CaseAction.TEMPBAN)
+LIFTED = {
+    ActionState.APPLIED: " The {} was lifted.",
+    ActionState.PENDING: " Lifting the {} in Discord is pending; I will keep trying.",
+    ActionState.FAILED: " I could not lift the {} in Discord ({}); please do it by hand.",
+}
+
+
+#: One page of cases older than the cursor (None: the newest), at most `limit` of them.
+FetchPage = Callable[[int | None, int], Awaitable[CasePage]]
 
 
 class CaseSource:
-    """Pages of a guild's cases, newest first, walked with the domain's keyset cursor."""
+    """Pages of cases, newest first, walked with the domain's keyset cursor."""
 
-    def __init__(
-        self,
-        guild_id: int,
-        title: str,
-        target_id: int | None = None,
-        action: str | None = None,
-        moderator_id: int | None = None,
-    ) -> None:
-        self.guild_id, self.title = guild_id, title
-        self.filters: dict[str, Any] = {"action": action, "moderator_id": moderator_id}
-        self.target_id = target_id
+    def __init__(self, fetch: FetchPage, title: str) -> None:
+        self.fetch, self.title = fetch, title
         self.cursors: list[int | None] = [None]
 
     async def page(self, index: int) -> tuple[discord.Embed, bool]:
         """Page `index` (0-based) and whether an older page follows."""
         index = min(index, len(self.cursors) - 1)
-        found = await moderation.history(
-            self.guild_id,
-            self.target_id,
-            before=self.cursors[index],
-            limit=PER_PAGE,
-            **self.filters,
-        )
+        found = await self.fetch(self.cursors[index], PER_PAGE)
         text, used = fill_lines([case_line(c) for c in found.cases])
         shown = found.cases[:used]
         following = shown[-1].number if used < len(found.cases) else found.next_before
@@ -67,7 +69,7 @@ class CaseSource:
 class History(GuildCog):
     """The case log: search it, read a case, correct a reason, pardon, export."""
 
-    @commands.hybrid_command()
+    @hybrid.command()
     @requires(moderate_members=True)
     @app_commands.describe(
         member="Whose cases", action="Only this kind of action", moderator="Only cases by them"
@@ -75,86 +77,127 @@ class History(GuildCog):
     async def modlog(
         self,
         ctx: Ctx,
-        member: discord.Member | discord.User,
-        action: ActionName | None = None,
-        moderator: discord.Member | discord.User | None = None,
+        member: UserArg,
+        action: ActionFilter = None,
+        moderator: OptionalUser = None,
     ) -> None:
-        """A member's cases, newest first, 10 a page."""
+        """A member's cases, newest first, 10 a page (prefix: sent by DM)."""
         assert ctx.guild is not None
+        await check_case(ctx, CaseOperation.VIEW, member.id)
         title = f"Cases of {member}"[:200]
-        source = CaseSource(
-            ctx.guild.id, title, member.id, action, moderator.id if moderator else None
-        )
-        await Paginator(source, ctx.author.id).start(ctx, ephemeral=True)
+        guild_id, by = ctx.guild.id, moderator.id if moderator else None
 
-    @commands.hybrid_command(name="case")
+        def fetch(before: int | None, limit: int) -> Awaitable[CasePage]:
+            return self.bot.services.moderation.history(
+                guild_id, member.id, action=action, moderator_id=by, before=before, limit=limit
+            )
+
+        await Paginator(CaseSource(fetch, title), ctx.author.id).start(ctx, private="the cases")
+
+    @hybrid.command(name="modlog-search")
+    @requires(moderate_members=True)
+    @app_commands.describe(
+        text="Words the reason must contain (parts of words count)",
+        member="Only cases about them",
+        action="Only this kind of action",
+        moderator="Only cases by them",
+    )
+    async def modlog_search(
+        self,
+        ctx: Ctx,
+        text: str = "",
+        member: OptionalUser = None,
+        action: ActionFilter = None,
+        moderator: OptionalUser = None,
+    ) -> None:
+        """Search the server's cases by reason, newest first (prefix: sent by DM)."""
+        assert ctx.guild is not None
+        if member is not None:
+            await check_case(ctx, CaseOperation.VIEW, member.id)
+        query = CaseQuery(
+            ctx.guild.id,
+            text=text,
+            target_id=member.id if member else None,
+            moderator_id=moderator.id if moderator else None,
+            action=action,
+            leave_out=ctx.author.id,
+        )
+        query.words()  # a query too long is refused before anything is shown
+
+        def fetch(before: int | None, limit: int) -> Awaitable[CasePage]:
+            return search_cases(query, before=before, limit=limit)
+
+        title = (f"Cases matching “{text}”" if text else "Cases")[:200]
+        await Paginator(CaseSource(fetch, title), ctx.author.id).start(ctx, private="the cases")
+
+    @hybrid.command(name="case")
     @requires(moderate_members=True)
     @app_commands.describe(number="The case number")
     async def case_(self, ctx: Ctx, number: int) -> None:
-        """One case in full, with its history of edits."""
+        """One case in full, with its history of edits (prefix: sent by DM)."""
         assert ctx.guild is not None
-        case = await moderation.get_case(ctx.guild.id, number)
-        await ctx.send(embed=case_embed(case, await moderation.edits(case)), ephemeral=True)
+        cases = self.bot.services.moderation
+        case = await cases.get_case(ctx.guild.id, number)
+        await check_case(ctx, CaseOperation.VIEW, case.target_id, case.action)
+        edits = await cases.edits(ctx.guild.id, number)
+        await send_private(ctx, f"case #{case.number}", embed=case_embed(case, edits))
 
-    @commands.hybrid_command(name="reason")
+    @hybrid.command(name="reason")
     @requires(moderate_members=True)
     @app_commands.describe(number="The case number", new_reason="The corrected reason")
     async def reason_(self, ctx: Ctx, number: int, *, new_reason: str) -> None:
         """Correct a case's reason (the old text stays in the case's history)."""
         assert ctx.guild is not None
-        case = await moderation.edit_reason(ctx.guild.id, number, ctx.author.id, new_reason)
-        await post_modlog(ctx.guild, case, title=f"Case #{case.number} — reason changed")
+        cases = self.bot.services.moderation
+        before = await cases.get_case(ctx.guild.id, number)
+        await check_case(ctx, CaseOperation.EDIT, before.target_id, before.action)
+        case = await cases.edit_reason(
+            ctx.guild.id, number, ctx.author.id, new_reason, key=request_key(ctx, "reason")
+        )
+        await post_modlog(self.bot, ctx.guild, case, title=f"Case #{case.number} — reason changed")
         await ctx.send(f"Case #{case.number}: reason updated.")
 
-    @commands.hybrid_command()
+    @hybrid.command()
     @requires(moderate_members=True)
     @app_commands.describe(number="The case number", reason="Why it is pardoned")
     async def pardon(self, ctx: Ctx, number: int, *, reason: str) -> None:
-        """Pardon a case; an active ban or timeout it imposed is lifted too."""
-        assert ctx.guild is not None and isinstance(ctx.author, discord.Member)
-        before = await moderation.get_case(ctx.guild.id, number)
-        if before.action in BANS and not ctx.author.guild_permissions.ban_members:
-            raise Refusal("Pardoning a ban needs the Ban Members permission.")
-        case = await moderation.pardon(ctx.guild.id, number, ctx.author.id, reason)
-        lifted = ""
-        if before.state == CaseState.ACTIVE:
-            lifted = await self._lift(ctx, case)
-        await post_modlog(ctx.guild, case, title=f"Case #{case.number} — pardoned")
-        await ctx.send(f"Case #{case.number} ({mention(case.target_id)}) pardoned.{lifted}")
-
-    async def _lift(self, ctx: Ctx, case: Case) -> str:
-        """Undo what an active ban or timeout still imposes; a note for the reply."""
+        """Pardon a case; the ban or timeout it holds (if it still holds one) is lifted too."""
         guild = ctx.guild
         assert guild is not None
-        why = audit_reason(ctx.author, case)
-        try:
-            if case.action in BANS:
-                await guild.unban(discord.Object(case.target_id), reason=why)
-                return " The ban was lifted."
-            if case.action == CaseAction.TIMEOUT:
-                member = await guild.fetch_member(case.target_id)
-                if member.is_timed_out():
-                    await member.timeout(None, reason=why)
-                    return " The timeout was lifted."
-        except discord.NotFound:
-            return ""
-        except discord.HTTPException as error:
-            log.warning("could not lift case %s in guild %s: %s", case.number, guild.id, error)
-            return f" I could not lift it in Discord ({error.status}); please do it by hand."
-        return ""
+        cases = self.bot.services.moderation
+        before = await cases.get_case(guild.id, number)
+        await check_case(ctx, CaseOperation.PARDON, before.target_id, before.action)
+        case = await cases.pardon(
+            guild.id, number, ctx.author.id, reason, key=request_key(ctx, "pardon")
+        )
+        if case.lift_state == ActionState.PENDING:
+            claimed = await self.bot.services.outbox.claim_case(
+                guild.id, number, datetime.now(UTC), lease(self.bot)
+            )
+            if claimed is not None:
+                case = await carry_out(self.bot, guild, claimed)
+        if not case.replayed:
+            await post_modlog(self.bot, guild, case, title=f"Case #{case.number} — pardoned")
+        kind = EFFECT_OF.get(case.action)
+        lifted = LIFTED.get(case.lift_state, "")
+        if kind is not None:
+            lifted = lifted.format(kind.value, case.action_note)
+        await ctx.send(f"Case #{case.number} ({mention(case.target_id)}) pardoned.{lifted}")
 
-    @commands.hybrid_command(name="modlog-export")
+    @hybrid.command(name="modlog-export")
     @requires(moderate_members=True)
     @app_commands.describe(member="Only this member's cases (empty: every case of the server)")
-    async def modlog_export(
-        self, ctx: Ctx, member: discord.Member | discord.User | None = None
-    ) -> None:
-        """Every case of the server (or of one member) as CSV and JSON files."""
+    async def modlog_export(self, ctx: Ctx, member: ExportScope = None) -> None:
+        """Every case of the server (or of one member) as CSV and JSON files (prefix: by DM)."""
         assert ctx.guild is not None
-        await ctx.defer(ephemeral=True)
-        count, files = await export_files(ctx.guild.id, member.id if member else None)
+        if member is not None:
+            await check_case(ctx, CaseOperation.EXPORT, member.id)
+        await acknowledge(ctx, ephemeral=True)
+        count, files = await export_files(
+            self.bot, ctx.guild, member.id if member else None, leave_out=ctx.author.id
+        )
         if count == 0:
             await ctx.send("There are no cases to export.", ephemeral=True)
             return
         whose = f"of {member.mention}" if member else "of this server"
-        await ctx.send(f"{count:,} case(s) {whose}.", files=files, ephemeral=True)
+        await send_private(ctx, "the export", f"{count:,} case(s) {whose}.", files=files)

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import discord
 
 from app.bot.cogs.moderation.embeds import case_embed, dm_embed
-from app.db.models import Case
-from app.domain import guilds
+from app.domain.types import CaseView
+
+if TYPE_CHECKING:
+    from app.bot.client import GuildBot
 
 log = logging.getLogger(__name__)
 
 
-async def notify_member(user: discord.abc.User, guild: discord.Guild, case: Case) -> bool:
+async def notify_member(
+    user: discord.Member | discord.User, guild: discord.Guild, case: CaseView
+) -> bool:
     """DM the member about `case`; False when it did not arrive (closed DMs are normal)."""
     try:
         await user.send(embed=dm_embed(guild.name, case))
@@ -25,9 +30,11 @@ async def notify_member(user: discord.abc.User, guild: discord.Guild, case: Case
     return True
 
 
-async def post_modlog(guild: discord.Guild, case: Case, title: str | None = None) -> bool:
+async def post_modlog(
+    bot: GuildBot, guild: discord.Guild, case: CaseView, title: str | None = None
+) -> bool:
     """Post the case to the guild's modlog channel, if one is set; False if not posted."""
-    channel_id = (await guilds.cached_settings(guild.id)).modlog_channel_id
+    channel_id = (await bot.services.guilds.cached(guild.id)).modlog_channel_id
     if channel_id is None:
         return False
     channel = guild.get_channel(channel_id)
@@ -42,7 +49,8 @@ async def post_modlog(guild: discord.Guild, case: Case, title: str | None = None
     return True
 
 
-def audit_reason(moderator: discord.abc.User, case: Case) -> str:
+def audit_reason(case: CaseView, moderator: str | None = None) -> str:
     """The reason Discord's audit log shows for an action the bot takes (max 512)."""
-    text = f"{moderator} (case #{case.number}): {case.reason or 'no reason given'}"
+    who = moderator or f"moderator {case.moderator_id}"
+    text = f"{who} (case #{case.number}): {case.reason or 'no reason given'}"
     return text[:512]
