@@ -1,0 +1,162 @@
+"""One REST budget for three bot processes, against a sandbox that enforces Discord's limits.
+
+The sandbox allows 20 requests/s for the token (across every connection) and Discord-like route
+buckets; the pods are told REST_GLOBAL_LIMIT=20. A burst of prefix commands over many channels
+needs several times that.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from app.coord.leases import EPOCH_KEY
+from sandbox import SandboxServer, build_world
+from sandbox.rate_ledger import GLOBAL_COUNTED, INVALID, RateStats
+from sandbox.ratelimits import DISCORD_ROUTE_LIMITS
+from tests.bot.cluster import Cluster, publish
+from tests.conftest import Backend
+from tests.services import private_redis
+from testsupport.servers import PrivateRedis
+from testsupport.waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+MESSAGES = "/channels/{channel_id}/messages"
+LIMIT = 20
+PODS = 3
+POD_ENV = {
+    "SHARD_COUNT": str(PODS),
+    "SHARDS_PER_POD": "1",
+    "REST_GLOBAL_LIMIT": str(LIMIT),
+    "LEASE_TTL_S": "15",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+@pytest.fixture
+async def sandbox(pg: Backend) -> AsyncIterator[SandboxServer]:
+    world = build_world(PODS, 14, 3, 6, seed=3, shard_count=PODS)
+    server = SandboxServer(
+        world=world, global_limit=LIMIT, route_limits=DISCORD_ROUTE_LIMITS, identify_window=0.1
+    )
+    await server.start()
+    await publish(server, pg.db_url)
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[PrivateRedis]:
+    """A Redis of this test's own, its data old enough that leases are granted at once."""
+    async with private_redis() as server:
+        client = aioredis.Redis.from_url(server.url)
+        seconds, _ = await client.time()
+        await client.set(EPOCH_KEY, (seconds - 600) * 1000)
+        await client.aclose()
+        yield server
+
+
+async def start(cluster: Cluster) -> None:
+    await cluster.start(*range(PODS))
+    await cluster.wait_ready(within=60)
+
+
+async def burst(server: SandboxServer, count: int) -> int:
+    """`count` prefix commands spread over every text channel of every guild; returns `count`."""
+    world = server.world
+    places = [
+        (guild.id, channel.id, next(m.id for m in guild.members.values() if not m.user.bot))
+        for guild in world.guilds.values()
+        for channel in world.text_channels(guild)
+    ]
+    for guild, channel, author in itertools.islice(itertools.cycle(places), count):
+        await server.driver.send_message(guild, channel, author, "!help")
+    return count
+
+
+async def answered(server: SandboxServer, count: int, since: float, within: float) -> None:
+    """Wait until the bot posted `count` answers (in the channel, or by DM) since `since`."""
+
+    def posted() -> bool:
+        calls = server.driver.rest_calls("POST", MESSAGES, status=200)
+        return sum(1 for c in calls if c.time >= since) >= count
+
+    await wait_for(posted, within=within, interval=0.2)
+
+
+def assert_within_limits(stats: RateStats) -> None:
+    busiest = stats.busiest
+    assert busiest is not None and busiest.get(GLOBAL_COUNTED) <= LIMIT, busiest
+    assert stats.total("429_global") == 0
+    assert stats.total("429_user") == 0
+    assert stats.total(INVALID) == 0
+
+
+def cluster_of(server: SandboxServer, pg: Backend, url: str, tmp: Path, **env: str) -> Cluster:
+    return Cluster(server, pg, url, tmp, **{**POD_ENV, **env})
+
+
+async def test_three_pods_keep_one_budget_and_the_baseline_does_not(
+    sandbox: SandboxServer, pg: Backend, redis: PrivateRedis, tmp_path: Path
+) -> None:
+    cluster = cluster_of(sandbox, pg, redis.url, tmp_path / "shared")
+    try:
+        await start(cluster)
+        since = time.time()
+        await answered(sandbox, await burst(sandbox, 90), since, within=40)
+        # A REST proxy's own 429 (no Via) is waited out and retried, not raised.
+        sandbox.rate_limit_next(f"POST {MESSAGES}", retry_after=0.5, proxy=True)
+        await answered(sandbox, 91 + await burst(sandbox, 1) - 1, since, within=10)
+        stats = sandbox.driver.rate_stats(since)
+        assert_within_limits(stats)
+        assert stats.total("429_proxy") == 1
+    finally:
+        await cluster.close()
+
+    baseline = cluster_of(sandbox, pg, redis.url, tmp_path / "off", REST_BUDGET="false")
+    try:
+        await start(baseline)
+        since = time.time()
+        await burst(sandbox, 90)
+        await wait_for(lambda: sandbox.driver.rate_stats(since).total("429_global"), within=20)
+    finally:
+        await baseline.close()
+
+
+async def test_without_redis_each_pod_keeps_its_share_then_the_shared_budget_resumes(
+    sandbox: SandboxServer, pg: Backend, redis: PrivateRedis, tmp_path: Path
+) -> None:
+    cluster = cluster_of(sandbox, pg, redis.url, tmp_path)
+    try:
+        await start(cluster)
+        since = time.time()
+        sent = await burst(sandbox, 40)
+        assert redis.process is not None
+        os.kill(redis.process.pid, signal.SIGSTOP)  # Redis stops answering
+        try:
+            sent += await burst(sandbox, 40)
+            await wait_for(lambda: local_limiting(cluster), within=15)
+        finally:
+            os.kill(redis.process.pid, signal.SIGCONT)
+        sent += await burst(sandbox, 40)
+        await answered(sandbox, sent, since, within=50)
+        assert_within_limits(sandbox.driver.rate_stats(since))
+    finally:
+        await cluster.close()
+
+
+async def local_limiting(cluster: Cluster) -> bool:
+    """Some pod reports that it limits alone."""
+    for index in cluster.pods:
+        body = await cluster.http(index, "/metrics")
+        if body and "guildbot_rest_local_limiting 1.0" in body:
+            return True
+    return False
