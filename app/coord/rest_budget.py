@@ -3,10 +3,13 @@
 `RedisRestBudget` keeps the global pace, the route buckets and the invalid-request count in
 Redis (one EVAL per request to admit it, on Redis's clock; one more to report an answer that
 teaches something). `LocalRestBudget` runs the same rules (app/coord/rest_schedule.py) in the
-process: the embedded default, and each pod's fallback while Redis is away, at `global / pods`
-(pods from the membership view). When Redis answers again, the pod keeps its local pace as
-well for `RECOVERY_S` (more than the breaker's cooldown, so every pod is back on the shared
-pace before any leaves its own), so the hand back brings no burst.
+process: the embedded default, and each pod's fallback while Redis is away (an admission or
+the once-a-second refresh found it unreachable), at `global / pods` (pods from the membership
+view); only the refresh asks Redis whether it is back. When it is, the pod keeps its local
+rules as well for `RECOVERY_S` (more than the breaker's cooldown, so every pod is back on the
+shared pace before any leaves its own): each request takes its local slot first, then a shared
+slot no earlier than that, which also puts the shared queue behind what the pod reserved
+alone. So the hand back brings no burst.
 
 Past 80 % of the invalid-request limit (per pod, or for the cluster with Redis: every pod
 behind one egress address shares it) the budget throttles itself: half the rate, low priority
@@ -47,22 +50,25 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local route, major, exempt = ARGV[1], ARGV[2], ARGV[3] == '1'
 local interval, backlog = tonumber(ARGV[4]), tonumber(ARGV[5])
 local margin, learn_ms = tonumber(ARGV[6]), tonumber(ARGV[7])
+local not_before = now + tonumber(ARGV[8])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 local slot = now
 if not exempt then
-  slot = math.max(tat, now)
+  slot = math.max(tat, not_before)
   if slot - now > backlog then
     local ahead = math.max(slot - now - math.max(backlog, 0), 0.25)
     return {0, tostring(ahead), 'global', tostring(tat - now)}
   end
 end
 local bucket = redis.call('HGET', KEYS[2], route)
+local learning = 0
 if not bucket then
   local learn = 'rest:learn:' .. route .. ':' .. major
   if not redis.call('SET', learn, '1', 'NX', 'PX', learn_ms) then
     local left = math.max(redis.call('PTTL', learn), 1) / 1000
     return {0, tostring(left), 'route', tostring(tat - now)}
   end
+  learning = 1
 elseif bucket ~= '-' then
   local meta = redis.call('HMGET', 'rest:meta:' .. bucket, 'limit', 'per')
   if meta[1] then
@@ -83,7 +89,7 @@ if not exempt then
   tat = slot + interval
   redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 60000)
 end
-return {1, tostring(slot - now), '', tostring(tat - now)}
+return {1, tostring(slot - now), '', tostring(tat - now), learning}
 """
 
 _REPORT = """
@@ -232,6 +238,8 @@ class RedisRestBudget:
         self._alone = False
         self._recovering_until = 0.0
         self._plain_routes: set[str] = set()
+        #: The (route, major) whose first request this pod sent: its answer must reach Redis.
+        self._learning: set[tuple[str, str]] = set()
 
     @property
     def pacing(self) -> Pacing:
@@ -239,46 +247,58 @@ class RedisRestBudget:
         return Pacing.of(self.policy.rate, self.local.throttled)
 
     async def admit(self, call: RestCall) -> Admission:
-        """One EVAL; the local pace alone while Redis is away, and beside it just after."""
+        """One EVAL; the local rules alone while Redis is away, and before it just after.
+
+        While alone, only the refresh asks Redis whether it is back: a request never waits for
+        that probe.
+        """
+        if self._alone:
+            return await self.local.admit(call)
+        own: Admission | None = None
+        if time.time() < self._recovering_until:
+            own = await self.local.admit(call)
+            if not own.granted or call.exempt:
+                return own
         pacing = self.pacing
-        backlog = pacing.backlog_for(call.priority)
-        learn_ms = int(LEARN_TIMEOUT * 1000)
         args = (
             call.route,
             call.major,
             int(call.exempt),
             pacing.interval,
-            backlog,
+            pacing.backlog_for(call.priority),
             MARGIN,
-            learn_ms,
+            int(LEARN_TIMEOUT * 1000),
+            own.wait if own else 0.0,
         )
         try:
             raw = await self.link.run(lambda r: r.eval(_ADMIT, 2, GLOBAL_KEY, ROUTES_KEY, *args))
         except RedisUnavailable:
-            return await self._alone_admit(call)
-        now = time.time()
-        granted, wait, blocked, ahead = (_text(v) for v in raw)
-        self.horizon = max(self.horizon, now + float(ahead))
-        admission = Admission(granted == "1", float(wait), blocked or None)
+            self._go_alone()
+            return own or await self.local.admit(call)
+        granted, wait, blocked, ahead = (_text(v) for v in raw[:4])
+        self.horizon = max(self.horizon, time.time() + float(ahead))
+        if raw[4:] == [1]:
+            self._learning.add((call.route, call.major))
+        return Admission(granted == "1", float(wait), blocked or None)
+
+    def _go_alone(self) -> None:
+        """Redis is unreachable: pace alone, after what this pod reserved in the shared queue."""
+        if not self._alone:
+            self._alone = True
+            self.local.schedule.tat = max(self.local.schedule.tat, self.horizon)
+
+    def _back(self, now: float) -> None:
+        """Redis answered: keep the local rules beside the shared ones for RECOVERY_S."""
         if self._alone:
             self._alone = False
             self._recovering_until = now + RECOVERY_S
-        if admission.granted and not call.exempt and now < self._recovering_until:
-            own = self.local.schedule.pace(self.local.pacing, now)
-            admission = Admission(True, max(admission.wait, own))
-        return admission
-
-    async def _alone_admit(self, call: RestCall) -> Admission:
-        if not self._alone:
-            self._alone = True
-            # After what this pod already reserved in the shared queue, never beside it.
-            self.local.schedule.tat = max(self.local.schedule.tat, self.horizon)
-        return await self.local.admit(call)
 
     async def report(self, call: RestCall, answer: Answer) -> None:
         """Teach the cluster (and this pod's fallback) what the answer says."""
         await self.local.report(call, answer)
-        if answer.bucket is None and not answer.invalid:
+        teaches = (call.route, call.major) in self._learning
+        self._learning.discard((call.route, call.major))
+        if answer.bucket is None and not answer.invalid and not teaches:
             if call.exempt or call.route in self._plain_routes:
                 return
             if 200 <= answer.status < 300:
@@ -322,8 +342,9 @@ class RedisRestBudget:
             if tat is not None:
                 # Redis's clock and ours agree closely enough for a seed (NTP on every node).
                 self.horizon = max(self.horizon, float(tat))
+            self._back(time.time())
         except RedisUnavailable:
-            pass
+            self._go_alone()
         state = await self.local.refresh()
         worst = max(state.pod_invalid, self.cluster_invalid)
         self.local.throttled = self.policy.throttles(worst)
