@@ -85,6 +85,13 @@ DASHBOARD_METRICS = {
     "guildbot_rebalances_total",
     "guildbot_handovers_total",
     "guildbot_rebalance_convergence_seconds",
+    "guildbot_rest_invalid_requests",
+    "guildbot_rest_invalid_limit",
+    "guildbot_rest_429_total",
+    "guildbot_rest_proxy_429_total",
+    "guildbot_rest_wait_seconds",
+    "guildbot_rest_self_throttling",
+    "guildbot_rest_local_limiting",
 }
 
 
@@ -718,6 +725,8 @@ ALERTS = {
     "CommandErrorRateHigh": ("command-error-rate-high", "10m"),
     "DatabasePoolExhausted": ("database-pool-exhausted", "5m"),
     "RedisUnreachable": ("redis-unreachable", "2m"),
+    "InvalidRequestsHigh": ("invalid-requests-high", "1m"),
+    "RestSelfThrottling": ("rest-self-throttling", "1m"),
 }
 
 
@@ -761,6 +770,10 @@ def test_alert_expressions_say_what_the_alerts_mean() -> None:
     assert "guildbot_db_pool_idle==0" in compact["DatabasePoolExhausted"]
     assert "guildbot_db_pool_size>=guildbot_db_pool_max" in compact["DatabasePoolExhausted"]
     assert "guildbot_redis_up==0" in compact["RedisUnreachable"]
+    invalid = compact["InvalidRequestsHigh"]
+    assert "/on(namespace)maxby(namespace)(guildbot_rest_invalid_limit)" in invalid
+    assert invalid.endswith(">=0.5")
+    assert compact["RestSelfThrottling"].endswith("(guildbot_rest_self_throttling)==1")
 
 
 def find_promtool() -> str | None:
@@ -867,6 +880,8 @@ def test_dashboard_covers_the_requested_views() -> None:
         "handovers",
         "rebalances",
         "convergence",
+        "invalid requests",
+        "self-throttling",
     ):
         assert words in titles, f"no panel about {words!r}"
 
