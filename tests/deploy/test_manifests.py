@@ -715,6 +715,21 @@ def test_compose_env_example_names_every_required_variable() -> None:
         )
 
 
+def test_the_nirn_proxy_example_serves_the_api_base_the_runbook_gives() -> None:
+    objects = list(yaml.safe_load_all((ROOT / "k8s/examples/nirn-proxy.yaml").read_text()))
+    by_kind = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    container = by_kind[("Deployment", "nirn-proxy")]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    service = by_kind[("Service", "nirn-proxy")]["spec"]["ports"][0]
+    assert (service["port"], env["PORT"]) == (8080, "8080")
+    assert env["CLUSTER_DNS"].startswith("nirn-proxy-cluster.")
+    bot_egress = by_kind[("NetworkPolicy", "guildbot-bot-to-nirn-proxy")]["spec"]["egress"]
+    assert bot_egress[0]["ports"] == [{"protocol": "TCP", "port": 8080}]
+    assert all(o["metadata"]["namespace"] == "guildbot" for o in objects)
+    runbook = (ROOT / "docs/operations.md").read_text()
+    assert "DISCORD_API_BASE=http://nirn-proxy:8080/api/v10" in runbook
+
+
 # ---- Prometheus alerts -------------------------------------------------------------------------
 
 ALERTS = {
