@@ -68,6 +68,9 @@ REQUIRED: tuple[tuple[str, object, str], ...] = (
 #: Its event queue (`_AutoShardedClient__queue`) only exists once it connects: connect_shard
 #: checks it then.
 REQUIRED_ON_CLIENT = ("_connection", "_ready", "_AutoShardedClient__shards")
+#: Instance attributes that aiohttp's ClientResponse.__init__ sets: `_cache` holds its cached
+#: properties, `headers` among them (retry_proxy_429 drops that copy).
+REQUIRED_ON_RESPONSE = ("_cache",)
 
 
 def missing_internals(client: AutoShardedClient | None = None) -> list[str]:
@@ -76,6 +79,12 @@ def missing_internals(client: AutoShardedClient | None = None) -> list[str]:
     With a client, its instance attributes are checked too.
     """
     missing = [what for what, owner, name in REQUIRED if not hasattr(owner, name)]
+    set_by_response = aiohttp.ClientResponse.__init__.__code__.co_names
+    missing += [
+        f"aiohttp.ClientResponse().{name}"
+        for name in REQUIRED_ON_RESPONSE
+        if name not in set_by_response
+    ]
     if client is not None:
         missing += [f"client.{name}" for name in REQUIRED_ON_CLIENT if not hasattr(client, name)]
     return missing
@@ -116,8 +125,7 @@ def retry_proxy_429(response: aiohttp.ClientResponse) -> bool:
     marked = CIMultiDict(headers)
     marked["Via"] = PROXY_VIA
     response._headers = CIMultiDictProxy(marked)
-    cache: dict[str, Any] = getattr(response, "_cache", {})
-    cache.pop("headers", None)  # `headers` is a cached property
+    response._cache.pop("headers", None)  # `headers` is a cached property
     return True
 
 
