@@ -27,6 +27,7 @@ from discord.ext import commands
 from discord.ext.commands.view import StringView
 from discord.gateway import DiscordWebSocket, KeepAliveHandler, ReconnectWebSocket
 from discord.shard import AutoShardedClient, Shard
+from multidict import CIMultiDict, CIMultiDictProxy
 
 # Closing with a code other than 1000/1001 keeps the session resumable, as Discord documents.
 RESUMABLE_CLOSE = 4000
@@ -61,11 +62,15 @@ REQUIRED: tuple[tuple[str, object, str], ...] = (
     ("discord.gateway.KeepAliveHandler", discord.gateway, "KeepAliveHandler"),
     ("KeepAliveHandler.get_payload", KeepAliveHandler, "get_payload"),
     ("KeepAliveHandler.ack", KeepAliveHandler, "ack"),
+    ("aiohttp.ClientResponse._headers", aiohttp.ClientResponse, "_headers"),
 )
 #: Instance attributes that AutoShardedClient.__init__ sets (the shard map is name-mangled).
 #: Its event queue (`_AutoShardedClient__queue`) only exists once it connects: connect_shard
 #: checks it then.
 REQUIRED_ON_CLIENT = ("_connection", "_ready", "_AutoShardedClient__shards")
+#: Instance attributes that aiohttp's ClientResponse.__init__ sets: `_cache` holds its cached
+#: properties, `headers` among them (retry_proxy_429 drops that copy).
+REQUIRED_ON_RESPONSE = ("_cache",)
 
 
 def missing_internals(client: AutoShardedClient | None = None) -> list[str]:
@@ -74,6 +79,12 @@ def missing_internals(client: AutoShardedClient | None = None) -> list[str]:
     With a client, its instance attributes are checked too.
     """
     missing = [what for what, owner, name in REQUIRED if not hasattr(owner, name)]
+    set_by_response = aiohttp.ClientResponse.__init__.__code__.co_names
+    missing += [
+        f"aiohttp.ClientResponse().{name}"
+        for name in REQUIRED_ON_RESPONSE
+        if name not in set_by_response
+    ]
     if client is not None:
         missing += [f"client.{name}" for name in REQUIRED_ON_CLIENT if not hasattr(client, name)]
     return missing
@@ -92,6 +103,30 @@ def point_discord(api_base: str, gateway_url: str) -> None:
 def default_gateway() -> yarl.URL:
     """The gateway URL a shard connects to when it has no session to resume."""
     return DiscordWebSocket.DEFAULT_GATEWAY
+
+
+# -- a REST proxy's own 429 -------------------------------------------------------------------
+#: The `Via` given to a proxy's 429 (discord.py only looks for the header).
+PROXY_VIA = "1.1 guildbot (REST proxy 429)"
+
+
+def retry_proxy_429(response: aiohttp.ClientResponse) -> bool:
+    """Make discord.py wait and retry a REST proxy's own 429; True if `response` was one.
+
+    discord.py (HTTPClient.request, and the webhook adapter that sends interaction responses
+    and follow-ups) takes a 429 without `Via` for a Cloudflare ban and raises; nirn-proxy's
+    own 429 (header `generated-by-proxy`, JSON `retry_after`) has none. Given a `Via`, it is
+    waited out and retried like Discord's. Called from an aiohttp trace's on_request_end,
+    before discord.py reads the headers.
+    """
+    headers = response.headers
+    if response.status != 429 or "Via" in headers or "generated-by-proxy" not in headers:
+        return False
+    marked = CIMultiDict(headers)
+    marked["Via"] = PROXY_VIA
+    response._headers = CIMultiDictProxy(marked)
+    response._cache.pop("headers", None)  # `headers` is a cached property
+    return True
 
 
 # -- heartbeat latency -----------------------------------------------------------------------

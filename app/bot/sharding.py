@@ -30,6 +30,7 @@ import yarl
 from app.bot import discord_internals as internals
 from app.bot import fatal
 from app.bot.hydration import load_shard_guilds
+from app.bot.rest_gate import low_priority
 from app.bot.startup import Phase, ShardPhases
 from app.config import Settings
 from app.coord import Coordination
@@ -138,7 +139,8 @@ class ShardKeeper:
         if saved is None or not saved.session_id:
             return False
         self.phases.enter(shard_id, Phase.LOADING)
-        loaded = await load_shard_guilds(self.bot, shard_id)
+        with low_priority():  # behind commands and moderation in the REST budget
+            loaded = await load_shard_guilds(self.bot, shard_id)
         self.phases.enter(shard_id, Phase.RESUMING)
         log.info(
             "shard %d: resuming session %s at seq %d (%d guild(s) loaded, %d failed)",

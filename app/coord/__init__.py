@@ -21,6 +21,7 @@ from app.coord.locks import AccountLocks, LocalLocks, RedisLocks, WaitObserver
 from app.coord.membership import Membership, member_name
 from app.coord.redis_link import RedisLink
 from app.coord.replies import LocalReplyClaims, RedisReplyClaims, ReplyClaims
+from app.coord.rest_budget import LocalRestBudget, RedisRestBudget, RestBudget, RestPolicy
 from app.coord.sessions import LocalSessionStore, RedisSessionStore, SessionStore
 from app.coord.shard_plan import pod_index
 
@@ -42,6 +43,8 @@ class Coordination:
     sessions: SessionStore
     #: Who answers a prefix command's message (one reply however often it is delivered).
     replies: ReplyClaims
+    #: The REST budget of the bot token, shared by every pod.
+    rest: RestBudget
     #: The live pod membership (live rebalancing); only with Redis.
     membership: Membership | None = None
     redis: RedisLink | None = None
@@ -52,6 +55,7 @@ class Coordination:
         lock_wait_ms: int = 2_000,
         identify_window_s: float = 5.0,
         on_lock_wait: WaitObserver | None = None,
+        rest_policy: RestPolicy | None = None,
     ) -> Coordination:
         """In-process parts for the embedded single-process default."""
         return cls(
@@ -62,6 +66,7 @@ class Coordination:
             leases=LocalLeases(),
             sessions=LocalSessionStore(),
             replies=LocalReplyClaims(),
+            rest=LocalRestBudget(rest_policy or RestPolicy()),
         )
 
     @classmethod
@@ -78,9 +83,11 @@ class Coordination:
         member: str | None = None,
         grace_s: float = 60.0,
         on_lock_wait: WaitObserver | None = None,
+        rest_policy: RestPolicy | None = None,
     ) -> Coordination:
         """Redis-backed parts shared by every process of the cluster."""
         link = RedisLink(url)
+        membership = Membership(link, member or member_name(0, socket.gethostname()), grace_s)
         return cls(
             locks=RedisLocks(link, lock_ttl_ms, lock_wait_ms, on_wait=on_lock_wait),
             leaderboard=RedisLeaderboard(link, cache_ttl),
@@ -89,7 +96,8 @@ class Coordination:
             leases=RedisShardLeases(link, owner or owner_name(), lease_ttl_s),
             sessions=RedisSessionStore(link),
             replies=RedisReplyClaims(link),
-            membership=Membership(link, member or member_name(0, socket.gethostname()), grace_s),
+            rest=RedisRestBudget(link, rest_policy or RestPolicy(), membership),
+            membership=membership,
             redis=link,
         )
 
@@ -98,8 +106,11 @@ class Coordination:
         cls, settings: Settings, on_lock_wait: WaitObserver | None = None
     ) -> Coordination:
         """Redis when REDIS_URL is set, else in-process: the one place this is decided."""
+        policy = RestPolicy.of(settings)
         if settings.redis_url is None:
-            return cls.local(settings.lock_wait_ms, settings.identify_window_s, on_lock_wait)
+            return cls.local(
+                settings.lock_wait_ms, settings.identify_window_s, on_lock_wait, policy
+            )
         index = settings.pod_index if settings.pod_index is not None else pod_index()
         return cls.from_redis(
             settings.redis_url,
@@ -111,6 +122,7 @@ class Coordination:
             member=member_name(index, socket.gethostname()),
             grace_s=settings.rebalance_grace_s,
             on_lock_wait=on_lock_wait,
+            rest_policy=policy,
         )
 
     async def close(self) -> None:

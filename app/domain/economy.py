@@ -127,8 +127,10 @@ class Bank:
         """The member's latest coin movements, newest first (no profile is created)."""
         validation.snowflake(guild_id, "guild")
         validation.snowflake(user_id, "member")
-        rows = await LedgerEntry.filter(guild_id=guild_id, user_id=user_id).order_by("-id").limit(
-            limit
+        rows = (
+            await LedgerEntry.filter(guild_id=guild_id, user_id=user_id)
+            .order_by("-id")
+            .limit(limit)
         )
         return [view_of(LedgerLine, row) for row in rows]
 

@@ -81,6 +81,28 @@ REDIS_LOCK_WAIT = _histogram(
     "Time spent waiting for account locks",
     (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5),
 )
+REST_INVALID = _gauge(
+    "rest_invalid_requests",
+    "Responses 401, 403 and 429 (not scope shared) in the last 10 minutes, by scope (pod, cluster)",
+    ["scope"],
+)
+REST_INVALID_LIMIT = _gauge("rest_invalid_limit", "Invalid requests allowed per 10 minutes")
+REST_GLOBAL_LIMIT = _gauge("rest_global_limit", "The bot token's global REST limit per second")
+REST_SELF_THROTTLING = _gauge(
+    "rest_self_throttling", "1 while the REST budget runs at half rate (invalid requests >= 80 %)"
+)
+REST_LOCAL_LIMITING = _gauge(
+    "rest_local_limiting", "1 while this pod limits its REST requests alone (Redis away)"
+)
+REST_PODS = _gauge("rest_pods", "Pods sharing the REST budget, as this pod sees them")
+REST_WAIT = _histogram(
+    "rest_wait_seconds",
+    "Time a REST request waited for its turn in the budget, by priority",
+    (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    ["priority"],
+)
+REST_429 = _counter("rest_429", "429 answers to REST requests, by scope", ["scope"])
+REST_PROXY_429 = _counter("rest_proxy_429", "A REST proxy's own 429s, retried")
 CASES_OPENED = _counter("cases_opened", "Moderation cases opened", ["action"])
 COINS_MOVED = _counter("coins_moved", "Coins moved", ["kind"])
 OWNED_SHARDS = _gauge("owned_shards", "Shards this process holds")
