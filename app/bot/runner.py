@@ -25,6 +25,7 @@ from app.ops.http import OpsServer
 
 log = logging.getLogger(__name__)
 
+
 async def start_bot(
     settings: Settings, token: str, *, sync: bool = False, **options: Any
 ) -> GuildBot:

@@ -76,9 +76,7 @@ class Pages:
         """The template as an HTML response, timed for /metrics."""
         started = time.perf_counter()
         html = self.templates.get_template(name).render(**data)
-        metrics.WEB_RENDER.labels(name.removesuffix(".html")).observe(
-            time.perf_counter() - started
-        )
+        metrics.WEB_RENDER.labels(name.removesuffix(".html")).observe(time.perf_counter() - started)
         return web.Response(text=html, status=status, content_type="text/html")
 
     async def home(self, request: web.Request) -> web.Response:
