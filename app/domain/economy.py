@@ -231,8 +231,7 @@ class Bank:
         validation.amount(amount, self.transfer_max)
         if sender_id == recipient_id:
             raise SelfTarget("You cannot send coins to yourself.")
-        keys = [f"{guild_id}:{sender_id}", f"{guild_id}:{recipient_id}"]
-        async with self.coord.locks.hold(keys):
+        async with self.coord.locks.hold(guild_id, [sender_id, recipient_id]) as hold:
             if self._in_database():
                 call = partial(self._transfer_call, guild_id, sender_id, recipient_id, amount, key)
                 receipt, standings = await retrying(lambda: self._replay_on_conflict(call, call))
@@ -245,8 +244,7 @@ class Bank:
                         ),
                     )
                 )
-        if standings:
-            await self.coord.leaderboard.record(guild_id, standings)
+            hold.standings += standings or []
         return receipt
 
     async def _transfer_call(
