@@ -58,9 +58,10 @@ class Coordination:
         rest_policy: RestPolicy | None = None,
     ) -> Coordination:
         """In-process parts for the embedded single-process default."""
+        leaderboard = LocalLeaderboard()
         return cls(
-            locks=LocalLocks(lock_wait_ms, on_wait=on_lock_wait),
-            leaderboard=LocalLeaderboard(),
+            locks=LocalLocks(leaderboard, lock_wait_ms, on_wait=on_lock_wait),
+            leaderboard=leaderboard,
             cooldowns=LocalCooldowns(),
             identify=LocalIdentifyQueue(identify_window_s),
             leases=LocalLeases(),
@@ -88,9 +89,10 @@ class Coordination:
         """Redis-backed parts shared by every process of the cluster."""
         link = RedisLink(url)
         membership = Membership(link, member or member_name(0, socket.gethostname()), grace_s)
+        leaderboard = RedisLeaderboard(link, cache_ttl)
         return cls(
-            locks=RedisLocks(link, lock_ttl_ms, lock_wait_ms, on_wait=on_lock_wait),
-            leaderboard=RedisLeaderboard(link, cache_ttl),
+            locks=RedisLocks(link, leaderboard, lock_ttl_ms, lock_wait_ms, on_wait=on_lock_wait),
+            leaderboard=leaderboard,
             cooldowns=RedisCooldowns(link),
             identify=RedisIdentifyQueue(link, identify_window_s),
             leases=RedisShardLeases(link, owner or owner_name(), lease_ttl_s),

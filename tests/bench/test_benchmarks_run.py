@@ -53,7 +53,13 @@ def run_tiny(name: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
 def check_transfers(stdout: str, result: dict[str, Any]) -> None:
     cells = result["facts"]["cells"]
     implementations = {cell["implementation"] for cell in cells}
-    assert {"ours", "raw asyncpg + ledger", "raw asyncpg", "tutorial"} <= implementations
+    assert {
+        "ours",
+        "ours, model code (before)",
+        "raw asyncpg + ledger",
+        "raw asyncpg",
+        "tutorial",
+    } <= implementations
     assert any(i.startswith("ours, 2 processes") for i in implementations)
     assert {(c["pattern"], c["callers"]) for c in cells} == {
         (p, n) for p in ("uniform", "hot") for n in (1, 8, 64)

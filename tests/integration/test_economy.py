@@ -17,8 +17,10 @@ from app.domain.errors import (
     SelfTarget,
 )
 from app.domain.types import LedgerKind
-from tests.conftest import Backend
+from tests.conftest import BANK_PATHS, Backend
 from tests.ledger_checks import assert_ledger_replays
+
+pytestmark = BANK_PATHS
 
 G = 333333333333333333
 ADMIN = 9

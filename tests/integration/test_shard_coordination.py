@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as redis
 
 from app.coord.identify import RedisIdentifyQueue
+from app.coord.leaderboard_cache import RedisLeaderboard
 from app.coord.leases import RedisShardLeases
 from app.coord.locks import RedisLocks
 from app.coord.redis_link import RedisLink
@@ -109,10 +110,10 @@ async def test_after_redis_lost_its_data_no_lease_is_granted_for_a_ttl(
 
 
 async def test_account_lock_waits_are_reported(link: RedisLink) -> None:
-    locks = RedisLocks(link, ttl_ms=2_000, wait_ms=200)
+    locks = RedisLocks(link, RedisLeaderboard(link), ttl_ms=2_000, wait_ms=200)
     waits: list[float] = []
     locks.on_wait = waits.append
-    async with locks.hold(["g:1", "g:2"]) as first, locks.hold(["g:2"]) as second:
+    async with locks.hold(7, [1, 2]) as first, locks.hold(7, [2]) as second:
         assert first and not second  # the bounded wait ran out: going on unlocked
     assert len(waits) == 2 and waits[1] >= 0.2
 
