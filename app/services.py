@@ -74,7 +74,8 @@ class Services:
         return self.database.pool_stats() if self.database is not None else None
 
     async def close(self) -> None:
-        """Close the coordination parts, then the database if this object opened it."""
+        """Stop background work, close the coordination parts, then the database if owned."""
+        await self.leaderboard.close()
         await self.coord.close()
         if self.database is not None:
             await self.database.close()

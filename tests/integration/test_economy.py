@@ -129,6 +129,15 @@ async def test_leaderboard_and_rank(backend: Backend) -> None:
         await backend.leaderboard.rank(G, 999)
 
 
+async def test_closing_stops_a_rebuild_in_flight(backend: Backend) -> None:
+    """A rebuild left running would write a closed bot's cache (and leak into the next test)."""
+    await backend.bank.grant(G, ADMIN, 20, 30)
+    rebuild = backend.leaderboard.refresh_soon(G)
+    await backend.leaderboard.close()
+    assert rebuild.cancelled()
+    assert await backend.coord.leaderboard.page(G, 0, 10) is None
+
+
 async def test_members_without_coins_are_left_off_the_leaderboard(backend: Backend) -> None:
     await backend.bank.grant(G, ADMIN, 20, 30)
     await backend.bank.grant(G, ADMIN, 21, 10)
