@@ -66,6 +66,9 @@ REQUIRED: tuple[tuple[str, object, str], ...] = (
 #: Its event queue (`_AutoShardedClient__queue`) only exists once it connects: connect_shard
 #: checks it then.
 REQUIRED_ON_CLIENT = ("_connection", "_ready", "_AutoShardedClient__shards")
+#: Instance attributes of the client's ConnectionState: `parsers` maps each gateway event name
+#: to its handler (the websocket calls it with the event's data).
+REQUIRED_ON_STATE = ("parsers", "_get_guild")
 
 
 def missing_internals(client: AutoShardedClient | None = None) -> list[str]:
@@ -76,6 +79,10 @@ def missing_internals(client: AutoShardedClient | None = None) -> list[str]:
     missing = [what for what, owner, name in REQUIRED if not hasattr(owner, name)]
     if client is not None:
         missing += [f"client.{name}" for name in REQUIRED_ON_CLIENT if not hasattr(client, name)]
+        state = getattr(client, "_connection", None)
+        missing += [
+            f"client._connection.{name}" for name in REQUIRED_ON_STATE if not hasattr(state, name)
+        ]
     return missing
 
 
@@ -282,6 +289,33 @@ def add_guild(bot: commands.AutoShardedBot, data: Any) -> None:
     """
     state: Any = getattr(bot, "_connection")  # noqa: B009
     state._add_guild_from_data(data)
+
+
+def intercept_guild_events(
+    bot: commands.AutoShardedBot, hold: Callable[[int, Callable[[], None]], bool]
+) -> None:
+    """Offer every gateway event about a guild not in the cache to `hold` first.
+
+    `hold(guild_id, handle)` returns True when it keeps the event, to call `handle()` later
+    (once the guild is cached); False lets discord.py handle it now. Events of cached guilds
+    and events without a guild_id are not offered.
+    """
+    state: Any = getattr(bot, "_connection")  # noqa: B009
+    parsers: dict[str, Callable[[Any], None]] = state.parsers
+
+    def offered(parse: Callable[[Any], None]) -> Callable[[Any], None]:
+        def handle(data: Any) -> None:
+            raw = data.get("guild_id") if isinstance(data, dict) else None
+            guild_id = int(raw) if raw is not None else None
+            unknown = guild_id is not None and state._get_guild(guild_id) is None
+            if unknown and guild_id is not None and hold(guild_id, lambda: parse(data)):
+                return
+            parse(data)
+
+        return handle
+
+    for event, parse in list(parsers.items()):
+        parsers[event] = offered(parse)
 
 
 def forget_guilds(bot: commands.AutoShardedBot, shard_id: int) -> None:

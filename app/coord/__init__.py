@@ -23,6 +23,7 @@ from app.coord.redis_link import RedisLink
 from app.coord.replies import LocalReplyClaims, RedisReplyClaims, ReplyClaims
 from app.coord.sessions import LocalSessionStore, RedisSessionStore, SessionStore
 from app.coord.shard_plan import pod_index
+from app.coord.snapshots import LocalSnapshotStore, RedisSnapshotStore, SnapshotStore
 
 
 def owner_name() -> str:
@@ -40,6 +41,8 @@ class Coordination:
     identify: IdentifyQueue
     leases: ShardLeases
     sessions: SessionStore
+    #: Guild state a releasing process leaves for a shard's next owner.
+    snapshots: SnapshotStore
     #: Who answers a prefix command's message (one reply however often it is delivered).
     replies: ReplyClaims
     #: The live pod membership (live rebalancing); only with Redis.
@@ -61,6 +64,7 @@ class Coordination:
             identify=LocalIdentifyQueue(identify_window_s),
             leases=LocalLeases(),
             sessions=LocalSessionStore(),
+            snapshots=LocalSnapshotStore(),
             replies=LocalReplyClaims(),
         )
 
@@ -88,6 +92,7 @@ class Coordination:
             identify=RedisIdentifyQueue(link, identify_window_s),
             leases=RedisShardLeases(link, owner or owner_name(), lease_ttl_s),
             sessions=RedisSessionStore(link),
+            snapshots=RedisSnapshotStore(link),
             replies=RedisReplyClaims(link),
             membership=Membership(link, member or member_name(0, socket.gethostname()), grace_s),
             redis=link,

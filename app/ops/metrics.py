@@ -87,6 +87,17 @@ OWNED_SHARDS = _gauge("owned_shards", "Shards this process holds")
 READY = _gauge("ready", "1 when every owned shard is READY")
 REBALANCES = _counter("rebalances", "Shard assignment changes applied")
 HANDOVERS = _counter("handovers", "Shards taken over, by kind", ["kind"])
+HANDOVER_GUILDS = _counter(
+    "handover_guilds",
+    "Guilds of shards taken over, by how they were loaded (snapshot, lazy, rest)",
+    ["how"],
+)
+HANDOVER_DURATION = _histogram(
+    "handover_duration_seconds",
+    "Time from taking a shard's lease to sending RESUME (guild state loaded), by handover mode",
+    (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+    ["mode"],
+)
 REBALANCE_CONVERGENCE = _histogram(
     "rebalance_convergence_seconds",
     "Time from a membership change to this pod holding exactly its share of shards",
