@@ -22,6 +22,7 @@ MODULES: dict[str, str] = {
     "memory": "bench.memory",
     "startup": "bench.startup",
     "bank": "bench.bank",
+    "scale": "bench.scale",
 }
 
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 #: Seconds a benchmark may take at scale tiny before the test gives up (2 busy cores).
-TIMEOUTS = {"commands": 180, "memory": 150, "startup": 150, "bank": 240}
+TIMEOUTS = {"commands": 180, "memory": 150, "startup": 150, "bank": 240, "scale": 240}
 
 
 def run_tiny(name: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
@@ -172,6 +172,22 @@ def check_bank(stdout: str, result: dict[str, Any]) -> None:
     assert moderation["cases"] > 0 and len(facts["anomaly_kinds_checked"]) >= 20
 
 
+def check_scale(stdout: str, result: dict[str, Any]) -> None:
+    facts = result["facts"]
+    moves = facts["moves"]
+    assert {m["mode"] for m in moves} == {"eager", "snapshot", "lazy", "identify"}
+    for move in moves:
+        assert move["lost"] == 0 and move["twice"] == 0, move
+        if move["mode"] == "snapshot":
+            assert move["rest_calls"] == 0 and move["identifies"] == 0, move
+        elif move["mode"] == "identify":
+            assert move["rest_calls"] == 0 and move["identifies"] == 1, move
+        else:  # eager and lazy: three calls a guild, once each, no identify
+            assert move["rest_calls"] == 3 * move["guilds"] and move["identifies"] == 0, move
+    for counts in facts["background"].values():
+        assert counts["sent"] > 0 and counts["twice"] == 0, counts
+
+
 CHECKS = {
     "transfers": check_transfers,
     "leaderboard": check_leaderboard,
@@ -181,6 +197,7 @@ CHECKS = {
     "memory": check_memory,
     "startup": check_startup,
     "bank": check_bank,
+    "scale": check_scale,
 }
 
 
