@@ -67,13 +67,16 @@ class Handover:
         snapshot = ShardSnapshot(session.session_id, session.sequence, session.fence, guilds)
         blob = await asyncio.to_thread(snapshot.encode)
         await self.snapshots.save(shard_id, session.fence, blob)
+        took = time.perf_counter() - started
+        metrics.SNAPSHOT_BYTES.observe(len(blob))
+        metrics.SNAPSHOT_WRITE.observe(took)
         log.info(
             "shard %d: snapshot of %d guild(s) left under fence %d (%d KB, %.2f s)",
             shard_id,
             len(guilds),
             session.fence,
             len(blob) // 1024,
-            time.perf_counter() - started,
+            took,
         )
 
     async def take(self, shard_id: int, saved: SavedSession) -> str:

@@ -86,6 +86,10 @@ async def test_a_moved_shard_answers_from_its_snapshot_without_rest_or_identify(
     assert cluster.pods[1].logged("(guilds: snapshot)")
     assert guild_state_calls(cluster.server, before_calls) == []
     assert identifies(cluster.server) == before_identifies
+    exported = await cluster.pods[0].http("/metrics")  # the releasing pod measured its snapshot
+    assert exported is not None and exported[0] == 200
+    assert "guildbot_handover_snapshot_bytes_count 1.0" in exported[1]
+    assert "guildbot_handover_snapshot_write_seconds_count 1.0" in exported[1]
 
 
 async def test_a_stale_snapshot_is_not_used_and_guilds_load_on_first_event(
