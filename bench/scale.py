@@ -6,9 +6,11 @@ mode, a fresh sandbox and two pods (`python -m app run`, live rebalancing); slas
 round all the guilds meanwhile. Then a third pod joins (scale 2 -> 3: one shard moves to it) and
 leaves again on SIGTERM (3 -> 2: that shard moves back). For each move:
 
-- release -> all answered: from the moment the old owner logged the shard parked and released
-  until a /balance sent in every one of its guilds (once the new owner holds it, 50 in flight) was
-  answered; a command not answered within 5 s is lost (Discord's window is 3 s);
+- park -> all answered: from the moment the old owner parked the shard (before it writes a
+  snapshot and releases the lease) until a /balance sent in every one of its guilds (once the
+  new owner holds it, 50 in flight) was answered; a command not answered within 5 s is lost
+  (Discord's window is 3 s); the same sweep once the pods settled again, with no move, is the
+  baseline (the time one pod takes to answer that many commands);
 - the REST calls that loaded the shard's guild state (GET guild, channels, own member) and the
   IDENTIFYs accepted for it, from its release until its last probe;
 - the background commands: answered once, not answered, answered twice.
@@ -139,6 +141,10 @@ def shard_of(guild_id: int) -> int:
     return (guild_id >> 22) % SHARDS
 
 
+def guilds_on(server: SandboxServer, shard: int) -> list[int]:
+    return [g for g in server.world.guilds if shard_of(g) == shard]
+
+
 async def sweep(server: SandboxServer, guild_ids: list[int]) -> tuple[float, int, int]:
     """A /balance in every guild, IN_FLIGHT at a time: (when all were answered, lost, answered
     twice)."""
@@ -183,10 +189,11 @@ async def measure_move(
     """The next shard to move after `since`: its release (logged by the pod that parked it),
     its new owner serving it, then a probe in each of its guilds."""
     within = 600.0
-    line, released = await wait_for(
+    line, stamp = await wait_for(
         lambda: logged_since(procs, "parked and released", since), within=within, interval=0.1
     )
     shard = int(json.loads(line)["message"].split()[1].rstrip(":"))
+    _, released = logged_since(procs, f"shard {shard}: parked", since) or (line, stamp)
     await wait_for(
         lambda: (
             logged_since(procs, f"shard {shard} resumed", released)
@@ -195,7 +202,7 @@ async def measure_move(
         within=within,
         interval=0.1,
     )
-    guild_ids = [g for g in server.world.guilds if shard_of(g) == shard]
+    guild_ids = guilds_on(server, shard)
     last, lost, twice = await sweep(server, guild_ids)
     identified = [
         r
@@ -274,11 +281,24 @@ async def run_mode(ctx: RunContext, pods: Pods, mode: str, per_shard: int) -> di
             await stopping
             await converged(server, [procs[0], procs[1]], within)
             rss = [rss_bytes(procs[i].pid) for i in (0, 1)]
+            steady = await timed_sweep(server, up.shard)
             counts = await background.stop()
         finally:
             for proc in procs.values():
                 await proc.kill()
-    return {"moves": [up, down], "background": counts, "rss_mb": max(rss) / 2**20}
+    return {
+        "moves": [up, down],
+        "background": counts,
+        "rss_mb": max(rss) / 2**20,
+        "steady_s": steady,
+    }
+
+
+async def timed_sweep(server: SandboxServer, shard: int) -> float:
+    """Seconds for a sweep of the shard's guilds while it stays put (the moves' baseline)."""
+    started = time.time()
+    end, _, _ = await sweep(server, guilds_on(server, shard))
+    return end - started
 
 
 async def run(ctx: RunContext) -> Result:
@@ -303,13 +323,14 @@ async def run(ctx: RunContext) -> Result:
             runs[mode] = await run_mode(ctx, pods, mode, per_shard)
             await flush_redis(pods.redis_url)
     table = Table(
-        "Shard handover by HANDOVER_MODE (each shard move: release until a command in every one "
-        "of its guilds was answered)",
+        "Shard handover by HANDOVER_MODE (each shard move: parked until a command in every one "
+        "of its guilds was answered; the same sweep with no move as the baseline)",
         [
             "mode",
             "guilds/shard",
             "move",
-            "release -> all answered s",
+            "park -> all answered s",
+            "same sweep, no move s",
             "guild REST calls",
             "calls/guild",
             "identifies",
@@ -325,6 +346,7 @@ async def run(ctx: RunContext) -> Result:
                 move.guilds,
                 f"{move.step} (shard {move.shard})",
                 move.ready_s,
+                ran["steady_s"],
                 move.rest_calls,
                 move.rest_calls / move.guilds,
                 move.identifies,
@@ -343,12 +365,14 @@ async def run(ctx: RunContext) -> Result:
     result.facts["moves"] = [vars(m) for ran in runs.values() for m in ran["moves"]]
     result.facts["background"] = {mode: ran["background"] for mode, ran in runs.items()}
     result.notes += [
-        "release -> all answered: from the moment the old owner logged the shard parked and "
-        "released to the last answer of a /balance sent in each of its guilds once the new "
-        f"owner logged it resumed (or ready) ({IN_FLIGHT} in flight; a command unanswered within "
-        f"{ANSWER_WITHIN:g} s is lost: Discord's window is 3 s).",
+        "park -> all answered: from the moment the old owner logged the shard parked (before "
+        "it writes a snapshot and releases the lease) to the last answer of a /balance sent in "
+        "each of its guilds once the new owner logged it resumed (or ready) "
+        f"({IN_FLIGHT} in flight; a command unanswered within {ANSWER_WITHIN:g} s is lost: "
+        "Discord's window is 3 s). Same sweep, no move: that sweep again once the pods settled "
+        "after the moves, the time the pod takes to answer that many commands anyway.",
         "guild REST calls: GET /guilds/{id}, /guilds/{id}/channels and /guilds/{id}/members/"
-        "{bot} from the release until the last probe; identifies: IDENTIFYs accepted for the "
+        "{bot} from the park until the last probe; identifies: IDENTIFYs accepted for the "
         "moved shard in that time.",
         "Background commands not answered were sent while their shard had no session, or, "
         "in lazy mode, waited for their guild behind the global limit past Discord's 3 s.",

@@ -349,6 +349,7 @@ class ShardKeeper:
         shard = internals.shards_of(self.bot).pop(shard_id, None)
         if shard is not None:
             await internals.park_shard(shard)
+            log.info("shard %d: parked", shard_id)  # unserved from here until its next owner
             session_id, sequence, url = internals.session_of(shard)
             lease = self.leases.held().get(shard_id)
             saved = None
