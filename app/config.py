@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     identify_min_remaining: int = Field(50, ge=0)
     lease_ttl_s: float = Field(15.0, ge=1, le=600)
     rebalance_grace_s: float = Field(60.0, ge=1, le=3600)
+    #: How a shard's new owner gets its guilds (app/bot/handover.py).
+    handover_mode: Literal["snapshot", "lazy", "eager", "identify"] = "snapshot"
     outbox_lease_s: float = Field(30.0, ge=1, le=600)
     log_level: str = "INFO"
     migrations_dir: Path | None = None

@@ -23,6 +23,7 @@ MODULES: dict[str, str] = {
     "startup": "bench.startup",
     "bank": "bench.bank",
     "budget": "bench.budget",
+    "scale": "bench.scale",
 }
 
 

@@ -71,6 +71,9 @@ REQUIRED_ON_CLIENT = ("_connection", "_ready", "_AutoShardedClient__shards")
 #: Instance attributes that aiohttp's ClientResponse.__init__ sets: `_cache` holds its cached
 #: properties, `headers` among them (retry_proxy_429 drops that copy).
 REQUIRED_ON_RESPONSE = ("_cache",)
+#: Instance attributes of the client's ConnectionState: `parsers` maps each gateway event name
+#: to its handler (the websocket calls it with the event's data).
+REQUIRED_ON_STATE = ("parsers", "_get_guild")
 
 
 def missing_internals(client: AutoShardedClient | None = None) -> list[str]:
@@ -87,6 +90,10 @@ def missing_internals(client: AutoShardedClient | None = None) -> list[str]:
     ]
     if client is not None:
         missing += [f"client.{name}" for name in REQUIRED_ON_CLIENT if not hasattr(client, name)]
+        state = getattr(client, "_connection", None)
+        missing += [
+            f"client._connection.{name}" for name in REQUIRED_ON_STATE if not hasattr(state, name)
+        ]
     return missing
 
 
@@ -317,6 +324,33 @@ def add_guild(bot: commands.AutoShardedBot, data: Any) -> None:
     """
     state: Any = getattr(bot, "_connection")  # noqa: B009
     state._add_guild_from_data(data)
+
+
+def intercept_guild_events(
+    bot: commands.AutoShardedBot, hold: Callable[[int, Callable[[], None]], bool]
+) -> None:
+    """Offer every gateway event about a guild not in the cache to `hold` first.
+
+    `hold(guild_id, handle)` returns True when it keeps the event, to call `handle()` later
+    (once the guild is cached); False lets discord.py handle it now. Events of cached guilds
+    and events without a guild_id are not offered.
+    """
+    state: Any = getattr(bot, "_connection")  # noqa: B009
+    parsers: dict[str, Callable[[Any], None]] = state.parsers
+
+    def offered(parse: Callable[[Any], None]) -> Callable[[Any], None]:
+        def handle(data: Any) -> None:
+            raw = data.get("guild_id") if isinstance(data, dict) else None
+            guild_id = int(raw) if raw is not None else None
+            unknown = guild_id is not None and state._get_guild(guild_id) is None
+            if unknown and guild_id is not None and hold(guild_id, lambda: parse(data)):
+                return
+            parse(data)
+
+        return handle
+
+    for event, parse in list(parsers.items()):
+        parsers[event] = offered(parse)
 
 
 def forget_guilds(bot: commands.AutoShardedBot, shard_id: int) -> None:

@@ -24,6 +24,7 @@ from app.coord.replies import LocalReplyClaims, RedisReplyClaims, ReplyClaims
 from app.coord.rest_budget import LocalRestBudget, RedisRestBudget, RestBudget, RestPolicy
 from app.coord.sessions import LocalSessionStore, RedisSessionStore, SessionStore
 from app.coord.shard_plan import pod_index
+from app.coord.snapshots import LocalSnapshotStore, RedisSnapshotStore, SnapshotStore
 
 
 def owner_name() -> str:
@@ -41,6 +42,8 @@ class Coordination:
     identify: IdentifyQueue
     leases: ShardLeases
     sessions: SessionStore
+    #: Guild state a releasing process leaves for a shard's next owner.
+    snapshots: SnapshotStore
     #: Who answers a prefix command's message (one reply however often it is delivered).
     replies: ReplyClaims
     #: The REST budget of the bot token, shared by every pod.
@@ -66,6 +69,7 @@ class Coordination:
             identify=LocalIdentifyQueue(identify_window_s),
             leases=LocalLeases(),
             sessions=LocalSessionStore(),
+            snapshots=LocalSnapshotStore(),
             replies=LocalReplyClaims(),
             rest=LocalRestBudget(rest_policy or RestPolicy()),
         )
@@ -97,6 +101,7 @@ class Coordination:
             identify=RedisIdentifyQueue(link, identify_window_s),
             leases=RedisShardLeases(link, owner or owner_name(), lease_ttl_s),
             sessions=RedisSessionStore(link),
+            snapshots=RedisSnapshotStore(link),
             replies=RedisReplyClaims(link),
             rest=RedisRestBudget(link, rest_policy or RestPolicy(), membership),
             membership=membership,

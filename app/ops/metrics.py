@@ -109,6 +109,27 @@ OWNED_SHARDS = _gauge("owned_shards", "Shards this process holds")
 READY = _gauge("ready", "1 when every owned shard is READY")
 REBALANCES = _counter("rebalances", "Shard assignment changes applied")
 HANDOVERS = _counter("handovers", "Shards taken over, by kind", ["kind"])
+HANDOVER_GUILDS = _counter(
+    "handover_guilds",
+    "Guilds of shards taken over, by how they were loaded (snapshot, lazy, rest)",
+    ["how"],
+)
+HANDOVER_DURATION = _histogram(
+    "handover_duration_seconds",
+    "Time from taking a shard's lease to sending RESUME (guild state loaded), by handover mode",
+    (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+    ["mode"],
+)
+SNAPSHOT_BYTES = _histogram(
+    "handover_snapshot_bytes",
+    "Size of the compressed guild snapshot a released shard left for its next owner",
+    (2**16, 2**18, 2**20, 2**21, 2**22, 2**23, 2**24, 2**25, 2**26),
+)
+SNAPSHOT_WRITE = _histogram(
+    "handover_snapshot_write_seconds",
+    "Time to write a released shard's guild snapshot (the shard has no session meanwhile)",
+    (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
 REBALANCE_CONVERGENCE = _histogram(
     "rebalance_convergence_seconds",
     "Time from a membership change to this pod holding exactly its share of shards",

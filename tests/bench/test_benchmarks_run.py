@@ -26,7 +26,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 #: Seconds a benchmark may take at scale tiny before the test gives up (2 busy cores).
-TIMEOUTS = {"commands": 180, "memory": 150, "startup": 150, "bank": 240, "budget": 150}
+TIMEOUTS = {
+    "commands": 180,
+    "memory": 150,
+    "startup": 150,
+    "bank": 240,
+    "budget": 150,
+    "scale": 120,
+}
 
 
 def run_tiny(name: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
@@ -190,6 +197,19 @@ def check_budget(stdout: str, result: dict[str, Any]) -> None:
     assert baseline["calls"] > 0 and set(baseline["answers"]) == set(shared["answers"])
 
 
+def check_scale(stdout: str, result: dict[str, Any]) -> None:
+    facts = result["facts"]
+    moves = facts["moves"]
+    assert {m["mode"] for m in moves} == {"eager", "snapshot"}  # the modes run at tiny
+    assert [m["step"] for m in moves] == ["2 -> 3", "3 -> 2"] * 2
+    for move in moves:
+        assert move["lost"] == 0 and move["twice"] == 0 and move["identifies"] == 0, move
+        calls_per_guild = 3 if move["mode"] == "eager" else 0  # snapshot: no REST at all
+        assert move["rest_calls"] == calls_per_guild * move["guilds"], move
+    for counts in facts["background"].values():
+        assert counts["sent"] > 0 and counts["twice"] == 0, counts
+
+
 CHECKS = {
     "transfers": check_transfers,
     "leaderboard": check_leaderboard,
@@ -200,6 +220,7 @@ CHECKS = {
     "startup": check_startup,
     "bank": check_bank,
     "budget": check_budget,
+    "scale": check_scale,
 }
 
 

@@ -9,6 +9,7 @@ from app.coord.identify import LocalIdentifyQueue
 from app.coord.leaderboard_cache import LocalLeaderboard, Standing
 from app.coord.locks import LocalLocks
 from app.coord.replies import LocalReplyClaims
+from app.coord.snapshots import LocalSnapshotStore
 
 
 async def test_local_locks_serialise_and_bound_the_wait() -> None:
@@ -74,3 +75,12 @@ async def test_local_reply_claims_let_one_caller_answer() -> None:
         False,
         True,
     ]
+
+
+async def test_local_snapshots_keep_the_newest_fence_of_a_shard_once() -> None:
+    store = LocalSnapshotStore()
+    await store.save(1, 4, b"old")
+    await store.save(1, 5, b"new")
+    assert await store.take(1, 4) is None
+    assert await store.take(1, 5) == b"new"
+    assert await store.take(1, 5) is None
