@@ -254,9 +254,11 @@ class GuildBot(commands.AutoShardedBot):
         if self._services_closed:
             return
         self._services_closed = True
-        await self.rest_gate.close()
-        if self._services is not None:
-            await self._services.close()
+        try:
+            await self.rest_gate.close()
+        finally:  # the database's thread (SQLite) would keep the process alive
+            if self._services is not None:
+                await self._services.close()
         log.info("services closed")
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -390,10 +392,13 @@ class GuildBot(commands.AutoShardedBot):
             if self._launcher is not None and not self._launcher.done():
                 self._launcher.cancel()
                 await asyncio.gather(self._launcher, return_exceptions=True)
-            if self.rebalancer is not None:
-                await self.rebalancer.leave()
-            if self.keeper is not None:
-                await self.keeper.hand_over()
+            try:
+                if self.rebalancer is not None:
+                    await self.rebalancer.leave()
+                if self.keeper is not None:
+                    await self.keeper.hand_over()
+            except Exception:  # the close goes on: a shard not handed over is identified anew
+                log.exception("handing the shards over failed")
             log.info("closing: %d command(s) in flight", self.inflight.count)
             if not await self.inflight.wait_idle(self.drain_grace):
                 log.warning("%d command(s) still running, closing anyway", self.inflight.count)

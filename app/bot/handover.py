@@ -61,7 +61,10 @@ class Handover:
             return
         started = time.perf_counter()
         guilds = []
-        for guild in [g for g in self.bot.guilds if g.shard_id == shard_id]:
+        # A guild not loaded yet (no member of the bot's own) is left out: the next owner
+        # loads it on its first event, like any guild the snapshot lacks.
+        held = [g for g in self.bot.guilds if g.shard_id == shard_id]
+        for guild in [g for g in held if g.me is not None and not g.unavailable]:
             guilds.append(guild_payload(guild))
             await _breathe(len(guilds))
         snapshot = ShardSnapshot(session.session_id, session.sequence, session.fence, guilds)

@@ -137,6 +137,7 @@ async def serve(settings: Settings, token: str) -> int:
     finally:
         if stopping:
             await stopping[0]
+        await bot.close()  # a shutdown that a fatal cause began ends before the loop does
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await ops.stop()
