@@ -5,7 +5,7 @@ another way. HANDOVER_MODE picks it (measured in docs/benchmarks.md, "Shard hand
 
 - `snapshot` (the default): the releasing process writes the guilds it holds to the snapshot
   store under its lease's fence, stamped with the session and sequence it saves next; the new
-  owner uses them only if its saved session is exactly that one (otherwise: `lazy`). No REST.
+  owner uses them only if its saved session is exactly that one (otherwise: as `eager`). No REST.
 - `lazy`: RESUME at once; each guild is loaded on its first event (app/bot/lazy_guilds.py).
 - `eager`: every guild over REST before RESUME (app/bot/hydration.py), three calls each.
 - `identify`: the saved session is dropped and the shard IDENTIFYs through the queue (Discord
@@ -87,7 +87,7 @@ class Handover:
         how = "lazy"
         if self.mode == "snapshot" and await self._from_snapshot(shard_id, saved):
             how = "snapshot"
-        elif self.mode == "eager":
+        elif self.mode in ("eager", "snapshot"):  # snapshot: none usable (the old owner crashed)
             loaded = await load_shard_guilds(self.bot, shard_id)
             metrics.HANDOVER_GUILDS.labels("rest").inc(loaded.guilds)
             how = "rest"
@@ -97,17 +97,19 @@ class Handover:
     async def _from_snapshot(self, shard_id: int, saved: SavedSession) -> bool:
         blob = await self.snapshots.take(shard_id, saved.fence)
         if blob is None:
-            log.info("shard %d: no snapshot under fence %d; lazy loading", shard_id, saved.fence)
+            log.info(
+                "shard %d: no snapshot under fence %d; loading over REST", shard_id, saved.fence
+            )
             return False
         try:
             snapshot = await asyncio.to_thread(ShardSnapshot.decode, blob)
         except (ValueError, KeyError, zlib.error) as error:
-            log.warning("shard %d: unreadable snapshot (%s); lazy loading", shard_id, error)
+            log.warning("shard %d: unreadable snapshot (%s); loading over REST", shard_id, error)
             return False
         if not snapshot.belongs_to(saved.session_id, saved.sequence, saved.fence):
             log.warning(
                 "shard %d: stale snapshot (session %s seq %d fence %d, saved: %s seq %d fence %d);"
-                " lazy loading",
+                " loading over REST",
                 shard_id,
                 snapshot.session_id,
                 snapshot.sequence,

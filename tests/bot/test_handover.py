@@ -3,7 +3,7 @@
 Two bot processes share a sandbox, PostgreSQL and Redis. With HANDOVER_MODE=snapshot the new
 owner answers in the moved shard's guilds having made no guild REST call and no identify; a
 snapshot that does not belong to the saved session is not used, and its shard's guilds are
-then loaded one by one on their first event (lazy), each exactly once.
+then loaded over REST before the RESUME (as `eager`), each exactly once.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ async def test_a_moved_shard_answers_from_its_snapshot_without_rest_or_identify(
     assert "guildbot_handover_snapshot_write_seconds_count 1.0" in exported[1]
 
 
-async def test_a_stale_snapshot_is_not_used_and_guilds_load_on_first_event(
+async def test_a_stale_snapshot_is_not_used_and_guilds_load_over_rest(
     cluster: Cluster, pg: Backend
 ) -> None:
     await cluster.start(0)
@@ -117,9 +117,9 @@ async def test_a_stale_snapshot_is_not_used_and_guilds_load_on_first_event(
     assert pod.logged("shard 1: stale snapshot")
     await wait_for(lambda: pod.logged("(guilds: snapshot)") or None, within=10)
     calls = [c.path for c in guild_state_calls(cluster.server, before_calls)]
-    lazy = {f"/guilds/{g.id}" for g in guilds_of(cluster.server, 1)}
+    loaded = {f"/guilds/{g.id}" for g in guilds_of(cluster.server, 1)}
     assert sorted(c.split("/")[2] for c in calls) == sorted(
-        g.split("/")[2] for g in lazy for _ in range(3)
+        g.split("/")[2] for g in loaded for _ in range(3)
     )  # three calls for each guild of shard 1, once; none for shard 0's
     assert identifies(cluster.server) == before_identifies
 
