@@ -22,8 +22,6 @@ MODULES: dict[str, str] = {
     "memory": "bench.memory",
     "startup": "bench.startup",
     "bank": "bench.bank",
-    "budget": "bench.budget",
-    "scale": "bench.scale",
 }
 
 

@@ -58,9 +58,6 @@ def redis_server_url() -> str:
 class Backend:
     """One way to run the domain: PostgreSQL + Redis, or SQLite + in-process.
 
-    "postgres-models" is PostgreSQL + Redis with the bank's model code instead of its
-    database functions (BANK_PATHS: the bank's tests run on both).
-
     Every test gets a fresh Backend: new coordination parts and new services over empty tables,
     so no cache or in-process state survives from one test to the next.
     """
@@ -71,12 +68,7 @@ class Backend:
             self.coord = Coordination.from_redis(redis_url)
         else:
             self.coord = Coordination.local()
-        self.services = Services(
-            self.coord,
-            transfer_max=1_000_000,
-            grant_max=1_000_000_000,
-            bank_functions=name != "postgres-models",
-        )
+        self.services = Services(self.coord, transfer_max=1_000_000, grant_max=1_000_000_000)
         self.bank = self.services.bank
         self.leaderboard = self.services.leaderboard
         self.guilds = self.services.guilds
@@ -93,7 +85,7 @@ class Backend:
     async def reset(self) -> None:
         """Empty every table and the shared cache keys."""
         conn = connections.get("default")
-        if self.name.startswith("postgres"):
+        if self.name == "postgres":
             await conn.execute_script(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
         else:
             for table in TABLES.split(", "):
@@ -153,20 +145,14 @@ class BackendKind:
     redis_url: str | None
 
 
-#: The bank's tests run on each of its paths: `pytestmark = BANK_PATHS` in their module.
-BANK_PATHS = pytest.mark.parametrize(
-    "backend_kind", ["postgres", "postgres-models", "sqlite"], indirect=True
-)
-
-
 @pytest.fixture(scope="session", params=["postgres", "sqlite"])
 def backend_kind(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> BackendKind:
     """The domain on PostgreSQL + Redis, then on the embedded default."""
-    if request.param.startswith("postgres"):
+    if request.param == "postgres":
         url = request.getfixturevalue("pg_url")
-        return BackendKind(request.param, url, request.getfixturevalue("redis_server_url"))
+        return BackendKind("postgres", url, request.getfixturevalue("redis_server_url"))
     db_url = f"sqlite://{tmp_path_factory.mktemp('sqlite')}/bot.sqlite3"
     return BackendKind("sqlite", db_url, None)
 
