@@ -8,11 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import asyncpg
 import pytest
 import redis.asyncio as redis
 from hypothesis import settings as hypothesis_settings
 from tortoise import connections
 from tortoise.context import TortoiseContext
+from tortoise.exceptions import OperationalError
 
 from app.coord import Coordination
 from app.db.connect import close_database, open_database
@@ -55,6 +57,22 @@ def redis_server_url() -> str:
     return redis_url()
 
 
+async def truncate_tables(conn: Any, attempts: int = 5) -> None:
+    """TRUNCATE every table, again if PostgreSQL picked it as a deadlock's victim.
+
+    A bot shared by a module's tests may still be writing the previous test's late work (XP of
+    a replayed message, say) while its tables are locked one after another here.
+    """
+    for attempt in range(attempts):
+        try:
+            await conn.execute_script(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+            return
+        except (asyncpg.DeadlockDetectedError, OperationalError) as exc:
+            cause = exc if isinstance(exc, asyncpg.DeadlockDetectedError) else exc.__cause__
+            if not isinstance(cause, asyncpg.DeadlockDetectedError) or attempt == attempts - 1:
+                raise
+
+
 class Backend:
     """One way to run the domain: PostgreSQL + Redis, or SQLite + in-process.
 
@@ -86,7 +104,7 @@ class Backend:
         """Empty every table and the shared cache keys."""
         conn = connections.get("default")
         if self.name == "postgres":
-            await conn.execute_script(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+            await truncate_tables(conn)
         else:
             for table in TABLES.split(", "):
                 await conn.execute_script(f"DELETE FROM {table}")

@@ -11,7 +11,7 @@ import pytest
 from app.bot.client import GuildBot
 from sandbox import SandboxServer
 from tests.bot.cluster import Cluster
-from tests.bot.harness import Harness, bot_settings, start_test_bot
+from tests.bot.harness import REPLY_TIMEOUT, Harness, bot_settings, start_test_bot
 from tests.bot.world import community_world
 from tests.conftest import Backend
 
@@ -36,9 +36,10 @@ async def module_bot(
 
 
 @pytest.fixture
-async def h(sandbox: SandboxServer, module_bot: GuildBot, pg: object) -> Harness:
-    """The harness with empty tables and an empty Redis."""
-    return Harness(sandbox, module_bot, next(iter(sandbox.world.guilds.values())))
+async def h(sandbox: SandboxServer, module_bot: GuildBot, pg: object) -> AsyncIterator[Harness]:
+    """The harness with empty tables and an empty Redis; the bot idle again after the test."""
+    yield Harness(sandbox, module_bot, next(iter(sandbox.world.guilds.values())))
+    await module_bot.inflight.wait_idle(REPLY_TIMEOUT)
 
 
 @pytest.fixture
