@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     identify_min_remaining: int = Field(50, ge=0)
     lease_ttl_s: float = Field(15.0, ge=1, le=600)
     rebalance_grace_s: float = Field(60.0, ge=1, le=3600)
+    #: How a shard's new owner gets its guilds (app/bot/handover.py).
+    handover_mode: Literal["snapshot", "lazy", "eager", "identify"] = "snapshot"
     outbox_lease_s: float = Field(30.0, ge=1, le=600)
     log_level: str = "INFO"
     migrations_dir: Path | None = None
@@ -68,6 +70,10 @@ class Settings(BaseSettings):
     clock_skew_s: float = Field(1.0, ge=0, le=60)
     prefix_command_max_age_s: float = Field(30.0, gt=0, le=3_600)
     command_timeout_s: float = Field(30.0, gt=0, le=840)
+    # The cluster's REST budget (app/coord/rest_budget.py).
+    rest_budget: bool = True
+    rest_global_limit: int = Field(50, ge=1, le=100_000)
+    rest_invalid_limit: int = Field(10_000, ge=10, le=1_000_000)
     # The moderators' web console (app/web).
     web_host: str = Field("127.0.0.1", min_length=1)
     web_port: int = Field(8081, ge=0, le=65_535)

@@ -30,12 +30,14 @@ class Services:
         transfer_max: int = 1_000_000_000,
         grant_max: int = 1_000_000_000,
         database: Database | None = None,
+        bank_functions: bool = True,
     ) -> None:
         self.coord = coord
         #: The database this object opened and will close (None when the caller owns it).
         self.database = database
         self.guilds = GuildConfigs()
-        self.bank = Bank(coord, self.guilds, transfer_max, grant_max)
+        #: False: the bank runs its model code on PostgreSQL too (its functions are the default).
+        self.bank = Bank(coord, self.guilds, transfer_max, grant_max, bank_functions)
         self.leaderboard = Leaderboard(coord.leaderboard)
         self.levels = Levels(self.guilds, coord.cooldowns)
         self.moderation = Moderation()
@@ -72,7 +74,8 @@ class Services:
         return self.database.pool_stats() if self.database is not None else None
 
     async def close(self) -> None:
-        """Close the coordination parts, then the database if this object opened it."""
+        """Stop background work, close the coordination parts, then the database if owned."""
+        await self.leaderboard.close()
         await self.coord.close()
         if self.database is not None:
             await self.database.close()

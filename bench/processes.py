@@ -67,13 +67,16 @@ class Pods:
     logs: Path
     shared: dict[str, str] = field(default_factory=dict)
 
-    def guildbot(self, name: str, server: SandboxServer, **env: str) -> BotProcess:
-        """`python -m app run` against `server`, on this database and Redis."""
+    def guildbot(
+        self, name: str, server: SandboxServer, keep: int | None = TAIL, **env: str
+    ) -> BotProcess:
+        """`python -m app run` against `server`, on this database and Redis; the last `keep`
+        log lines in memory (None: all)."""
         return BotProcess.guildbot(
             name,
             server,
             self.logs,
-            keep=TAIL,
+            keep=keep,
             DATABASE_URL=self.db.url,
             REDIS_URL=self.redis_url,
             **{"LOG_LEVEL": "WARNING", **self.shared, **env},

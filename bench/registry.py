@@ -22,6 +22,8 @@ MODULES: dict[str, str] = {
     "memory": "bench.memory",
     "startup": "bench.startup",
     "bank": "bench.bank",
+    "budget": "bench.budget",
+    "scale": "bench.scale",
 }
 
 

@@ -6,7 +6,9 @@ one process; ours also as 2 processes x 32 tasks):
 
 - ours: `Bank.transfer` with `Coordination.from_redis` (Redis account locks, row locks in
   account order, idempotency check, conditional debit and credit, two ledger rows, the
-  leaderboard write-through) through Tortoise;
+  leaderboard write-through): one call of the database function `bank_transfer_v1` through
+  Tortoise's connection; "ours, model code (before)" is the same with the bank's model code
+  (seven round trips through Tortoise's models), measured in the same run;
 - raw: one asyncpg transaction: SELECT both rows FOR UPDATE in id order, `UPDATE ... SET
   coins = coins - $1 WHERE coins >= $1`, credit, COMMIT. No ledger, no idempotency;
 - tutorial: read both balances, compute, write the absolute values back; no transaction and
@@ -114,12 +116,15 @@ class Transferer(Protocol):
 
 
 class Ours:
-    """The bot's own transfer: Bank.transfer with Redis coordination."""
+    """The bot's own transfer: Bank.transfer with Redis coordination.
+
+    `functions`: the database function (the default) or the model code (before).
+    """
 
     label = "ours"
 
-    def __init__(self, db: BenchDatabase, redis_url: str) -> None:
-        self.db, self.redis_url = db, redis_url
+    def __init__(self, db: BenchDatabase, redis_url: str, functions: bool = True) -> None:
+        self.db, self.redis_url, self.functions = db, redis_url, functions
         self.coord: Coordination | None = None
         self.bank: Bank | None = None
 
@@ -127,7 +132,12 @@ class Ours:
         """Open Tortoise with one connection per caller and a Redis link."""
         await open_tortoise(self.db.url, callers)
         self.coord = Coordination.from_redis(self.redis_url)
-        self.bank = Services(self.coord, transfer_max=AMOUNT_MAX, grant_max=AMOUNT_MAX).bank
+        self.bank = Services(
+            self.coord,
+            transfer_max=AMOUNT_MAX,
+            grant_max=AMOUNT_MAX,
+            bank_functions=self.functions,
+        ).bank
 
     async def transfer(
         self, guild_id: int, sender: int, recipient: int, amount: int, key: str
@@ -481,7 +491,10 @@ async def run_cell(
 ) -> list[tuple[Variant, Run, dict[str, Any]]]:
     """Every implementation at one caller count, taking turns round by round."""
     budget = BUDGETS[ctx.scale]
-    impls: list[tuple[str, Transferer | None]] = [("ours", Ours(db, ctx.redis_url))]
+    impls: list[tuple[str, Transferer | None]] = [
+        ("ours", Ours(db, ctx.redis_url)),
+        ("ours, model code (before)", Ours(db, ctx.redis_url, functions=False)),
+    ]
     if callers == CALLERS[-1]:
         impls.append((f"ours, {PROCESSES} processes x {callers // PROCESSES}", None))
     impls += [

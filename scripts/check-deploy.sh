@@ -16,7 +16,8 @@
 #   - promtool, extracted from Debian's `prometheus` package with `apt-get download` +
 #     `dpkg-deb -x` (installing the package would also install and start a Prometheus server).
 # The pinned kubectl renders the manifests whatever kubectl the machine has: its bundled
-# kustomize decides what is checked. K8S_DIR (default k8s) is the manifests' directory.
+# kustomize decides what is checked. K8S_DIR (default k8s) is the manifests' directory; the
+# plain manifests of $K8S_DIR/examples (not in any kustomization) are validated and checked too.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOG_TAG=check-deploy
@@ -28,6 +29,7 @@ VENV=$TOOLS_DIR/venv
 K8S_VERSION=${K8S_VERSION:-1.32}
 K8S_DIR=${K8S_DIR:-k8s}
 OVERLAYS=("$K8S_DIR/base" "$K8S_DIR/overlays/dev" "$K8S_DIR/overlays/prod")
+EXAMPLES=("$K8S_DIR"/examples/*.yaml)
 
 # checkov checks we skip, each with its reason (also listed in k8s/README.md, "Checks"):
 CHECKOV_SKIPS=(
@@ -126,10 +128,15 @@ log "kubernetes-validate --strict against Kubernetes $KV_VERSION"
 if ! "$VENV/bin/kubernetes-validate" --strict --quiet -k "$KV_VERSION" "$WORK"/rendered/*.yaml; then
   fail "kubernetes-validate"
 fi
+log "kubernetes-validate --strict $K8S_DIR/examples"
+if ! "$VENV/bin/kubernetes-validate" --strict --quiet -k "$KV_VERSION" "${EXAMPLES[@]}"; then
+  fail "kubernetes-validate examples"
+fi
 
 # ---- 3. checkov over the rendered manifests and the Dockerfile --------------------------------
 mkdir -p "$WORK/checkov"
 cp "$WORK"/rendered/*.yaml "$WORK/checkov/"
+for example in "${EXAMPLES[@]}"; do cp "$example" "$WORK/checkov/example-$(basename "$example")"; done
 cp Dockerfile "$WORK/checkov/Dockerfile"
 skips=$(IFS=,; echo "${CHECKOV_SKIPS[*]}")
 log "checkov (kubernetes, dockerfile), skipping $skips"

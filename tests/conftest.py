@@ -76,6 +76,9 @@ async def truncate_tables(conn: Any, attempts: int = 5) -> None:
 class Backend:
     """One way to run the domain: PostgreSQL + Redis, or SQLite + in-process.
 
+    "postgres-models" is PostgreSQL + Redis with the bank's model code instead of its
+    database functions (BANK_PATHS: the bank's tests run on both).
+
     Every test gets a fresh Backend: new coordination parts and new services over empty tables,
     so no cache or in-process state survives from one test to the next.
     """
@@ -86,7 +89,12 @@ class Backend:
             self.coord = Coordination.from_redis(redis_url)
         else:
             self.coord = Coordination.local()
-        self.services = Services(self.coord, transfer_max=1_000_000, grant_max=1_000_000_000)
+        self.services = Services(
+            self.coord,
+            transfer_max=1_000_000,
+            grant_max=1_000_000_000,
+            bank_functions=name != "postgres-models",
+        )
         self.bank = self.services.bank
         self.leaderboard = self.services.leaderboard
         self.guilds = self.services.guilds
@@ -103,7 +111,7 @@ class Backend:
     async def reset(self) -> None:
         """Empty every table and the shared cache keys."""
         conn = connections.get("default")
-        if self.name == "postgres":
+        if self.name.startswith("postgres"):
             await truncate_tables(conn)
         else:
             for table in TABLES.split(", "):
@@ -163,14 +171,20 @@ class BackendKind:
     redis_url: str | None
 
 
+#: The bank's tests run on each of its paths: `pytestmark = BANK_PATHS` in their module.
+BANK_PATHS = pytest.mark.parametrize(
+    "backend_kind", ["postgres", "postgres-models", "sqlite"], indirect=True
+)
+
+
 @pytest.fixture(scope="session", params=["postgres", "sqlite"])
 def backend_kind(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> BackendKind:
     """The domain on PostgreSQL + Redis, then on the embedded default."""
-    if request.param == "postgres":
+    if request.param.startswith("postgres"):
         url = request.getfixturevalue("pg_url")
-        return BackendKind("postgres", url, request.getfixturevalue("redis_server_url"))
+        return BackendKind(request.param, url, request.getfixturevalue("redis_server_url"))
     db_url = f"sqlite://{tmp_path_factory.mktemp('sqlite')}/bot.sqlite3"
     return BackendKind("sqlite", db_url, None)
 

@@ -30,10 +30,11 @@ async def _random_transfers(
     count: int,
     tasks: int,
     seed: int,
+    functions: bool,
 ) -> dict[str, int]:
     await open_database(db_url, pool_max=tasks)
     coord = Coordination.from_redis(redis_url)
-    bank = Services(coord, transfer_max=10_000, grant_max=10_000).bank
+    bank = Services(coord, transfer_max=10_000, grant_max=10_000, bank_functions=functions).bank
     rng = random.Random(seed)
     outcomes: Counter[str] = Counter()
     plan = []
@@ -66,19 +67,29 @@ async def _random_transfers(
 
 
 def same_key_transfer(
-    db_url: str, redis_url: str | None, guild_id: int, key: str, barrier: Barrier
+    db_url: str,
+    redis_url: str | None,
+    guild_id: int,
+    key: str,
+    barrier: Barrier,
+    functions: bool,
 ) -> tuple[tuple[int, int, bool], ...]:
     """Eight copies of one transfer with a fixed key, released together with the other process."""
-    return asyncio.run(_same_key_transfer(db_url, redis_url, guild_id, key, barrier))
+    return asyncio.run(_same_key_transfer(db_url, redis_url, guild_id, key, barrier, functions))
 
 
 async def _same_key_transfer(
-    db_url: str, redis_url: str | None, guild_id: int, key: str, barrier: Barrier
+    db_url: str,
+    redis_url: str | None,
+    guild_id: int,
+    key: str,
+    barrier: Barrier,
+    functions: bool,
 ) -> tuple[tuple[int, int, bool], ...]:
     await open_database(db_url)
     # Without Redis the per-account lock is process-local: both processes reach the database.
     coord = Coordination.from_redis(redis_url) if redis_url else Coordination.local()
-    bank = Services(coord, transfer_max=10_000, grant_max=10_000).bank
+    bank = Services(coord, transfer_max=10_000, grant_max=10_000, bank_functions=functions).bank
     try:
         await asyncio.to_thread(barrier.wait)
         receipts = await asyncio.gather(*(bank.transfer(guild_id, 1, 2, 25, key) for _ in range(8)))

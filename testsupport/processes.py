@@ -96,7 +96,7 @@ class BotProcess:
 
     async def _read(self, proc: asyncio.subprocess.Process) -> None:
         assert proc.stderr is not None
-        with self.log_path.open("a") as log:
+        with self.log_path.open("a", buffering=1) as log:  # line by line: readable mid-run
             log.write(f"--- {self.name} pid {proc.pid} started ---\n")
             async for raw in proc.stderr:
                 line = raw.decode(errors="replace").rstrip()

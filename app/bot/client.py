@@ -32,8 +32,10 @@ from app.bot.checks import can_answer
 from app.bot.fatal import ExitCode, Fatal, FatalError
 from app.bot.rebalance import Rebalancer
 from app.bot.replies import GuildContext
+from app.bot.rest_gate import RestGate
 from app.bot.sharding import ShardKeeper
 from app.config import Settings
+from app.coord.rest_budget import RestPolicy
 from app.coord.shard_plan import ShardPlan, cluster_shard_count, pod_index, shard_for_guild
 from app.ops.deadline import applying
 from app.ops.logs import log_context
@@ -159,6 +161,8 @@ class GuildBot(commands.AutoShardedBot):
     ) -> None:
         shard_count, shard_ids = shard_options(settings)
         internals.measure_round_trips()
+        gate = RestGate(settings.discord_api_base)
+        options.setdefault("http_trace", gate.trace())
         options.setdefault("shard_count", shard_count)
         options.setdefault("shard_ids", shard_ids)
         super().__init__(
@@ -175,6 +179,8 @@ class GuildBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self.with_services = with_services
+        #: Every REST request waits for its turn in the cluster's budget (REST_BUDGET).
+        self.rest_gate = gate
         #: Leases, identify queue and session handover (after setup_hook).
         self.keeper: ShardKeeper | None = None
         #: Shards READY (or RESUMED) and not disconnected since.
@@ -231,6 +237,8 @@ class GuildBot(commands.AutoShardedBot):
         if s.shard_count == "auto":
             self.shard_count = await cluster_shard_count(coord.redis, self._recommended)
             log.info("SHARD_COUNT=auto: %d shards", self.shard_count)
+        if s.rest_budget:
+            self.rest_gate.attach(coord.rest, RestPolicy.of(s))
         self.keeper = ShardKeeper(self, s, coord)
         await self.keeper.start()
         if live_rebalancing(s) and coord.membership is not None:
@@ -246,8 +254,11 @@ class GuildBot(commands.AutoShardedBot):
         if self._services_closed:
             return
         self._services_closed = True
-        if self._services is not None:
-            await self._services.close()
+        try:
+            await self.rest_gate.close()
+        finally:  # the database's thread (SQLite) would keep the process alive
+            if self._services is not None:
+                await self._services.close()
         log.info("services closed")
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -381,10 +392,13 @@ class GuildBot(commands.AutoShardedBot):
             if self._launcher is not None and not self._launcher.done():
                 self._launcher.cancel()
                 await asyncio.gather(self._launcher, return_exceptions=True)
-            if self.rebalancer is not None:
-                await self.rebalancer.leave()
-            if self.keeper is not None:
-                await self.keeper.hand_over()
+            try:
+                if self.rebalancer is not None:
+                    await self.rebalancer.leave()
+                if self.keeper is not None:
+                    await self.keeper.hand_over()
+            except Exception:  # the close goes on: a shard not handed over is identified anew
+                log.exception("handing the shards over failed")
             log.info("closing: %d command(s) in flight", self.inflight.count)
             if not await self.inflight.wait_idle(self.drain_grace):
                 log.warning("%d command(s) still running, closing anyway", self.inflight.count)

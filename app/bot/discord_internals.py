@@ -27,6 +27,7 @@ from discord.ext import commands
 from discord.ext.commands.view import StringView
 from discord.gateway import DiscordWebSocket, KeepAliveHandler, ReconnectWebSocket
 from discord.shard import AutoShardedClient, Shard
+from multidict import CIMultiDict, CIMultiDictProxy
 
 # Closing with a code other than 1000/1001 keeps the session resumable, as Discord documents.
 RESUMABLE_CLOSE = 4000
@@ -61,11 +62,18 @@ REQUIRED: tuple[tuple[str, object, str], ...] = (
     ("discord.gateway.KeepAliveHandler", discord.gateway, "KeepAliveHandler"),
     ("KeepAliveHandler.get_payload", KeepAliveHandler, "get_payload"),
     ("KeepAliveHandler.ack", KeepAliveHandler, "ack"),
+    ("aiohttp.ClientResponse._headers", aiohttp.ClientResponse, "_headers"),
 )
 #: Instance attributes that AutoShardedClient.__init__ sets (the shard map is name-mangled).
 #: Its event queue (`_AutoShardedClient__queue`) only exists once it connects: connect_shard
 #: checks it then.
 REQUIRED_ON_CLIENT = ("_connection", "_ready", "_AutoShardedClient__shards")
+#: Instance attributes that aiohttp's ClientResponse.__init__ sets: `_cache` holds its cached
+#: properties, `headers` among them (retry_proxy_429 drops that copy).
+REQUIRED_ON_RESPONSE = ("_cache",)
+#: Instance attributes of the client's ConnectionState: `parsers` maps each gateway event name
+#: to its handler (the websocket calls it with the event's data).
+REQUIRED_ON_STATE = ("parsers", "_get_guild")
 
 
 def missing_internals(client: AutoShardedClient | None = None) -> list[str]:
@@ -74,8 +82,18 @@ def missing_internals(client: AutoShardedClient | None = None) -> list[str]:
     With a client, its instance attributes are checked too.
     """
     missing = [what for what, owner, name in REQUIRED if not hasattr(owner, name)]
+    set_by_response = aiohttp.ClientResponse.__init__.__code__.co_names
+    missing += [
+        f"aiohttp.ClientResponse().{name}"
+        for name in REQUIRED_ON_RESPONSE
+        if name not in set_by_response
+    ]
     if client is not None:
         missing += [f"client.{name}" for name in REQUIRED_ON_CLIENT if not hasattr(client, name)]
+        state = getattr(client, "_connection", None)
+        missing += [
+            f"client._connection.{name}" for name in REQUIRED_ON_STATE if not hasattr(state, name)
+        ]
     return missing
 
 
@@ -92,6 +110,30 @@ def point_discord(api_base: str, gateway_url: str) -> None:
 def default_gateway() -> yarl.URL:
     """The gateway URL a shard connects to when it has no session to resume."""
     return DiscordWebSocket.DEFAULT_GATEWAY
+
+
+# -- a REST proxy's own 429 -------------------------------------------------------------------
+#: The `Via` given to a proxy's 429 (discord.py only looks for the header).
+PROXY_VIA = "1.1 guildbot (REST proxy 429)"
+
+
+def retry_proxy_429(response: aiohttp.ClientResponse) -> bool:
+    """Make discord.py wait and retry a REST proxy's own 429; True if `response` was one.
+
+    discord.py (HTTPClient.request, and the webhook adapter that sends interaction responses
+    and follow-ups) takes a 429 without `Via` for a Cloudflare ban and raises; nirn-proxy's
+    own 429 (header `generated-by-proxy`, JSON `retry_after`) has none. Given a `Via`, it is
+    waited out and retried like Discord's. Called from an aiohttp trace's on_request_end,
+    before discord.py reads the headers.
+    """
+    headers = response.headers
+    if response.status != 429 or "Via" in headers or "generated-by-proxy" not in headers:
+        return False
+    marked = CIMultiDict(headers)
+    marked["Via"] = PROXY_VIA
+    response._headers = CIMultiDictProxy(marked)
+    response._cache.pop("headers", None)  # `headers` is a cached property
+    return True
 
 
 # -- heartbeat latency -----------------------------------------------------------------------
@@ -282,6 +324,33 @@ def add_guild(bot: commands.AutoShardedBot, data: Any) -> None:
     """
     state: Any = getattr(bot, "_connection")  # noqa: B009
     state._add_guild_from_data(data)
+
+
+def intercept_guild_events(
+    bot: commands.AutoShardedBot, hold: Callable[[int, Callable[[], None]], bool]
+) -> None:
+    """Offer every gateway event about a guild not in the cache to `hold` first.
+
+    `hold(guild_id, handle)` returns True when it keeps the event, to call `handle()` later
+    (once the guild is cached); False lets discord.py handle it now. Events of cached guilds
+    and events without a guild_id are not offered.
+    """
+    state: Any = getattr(bot, "_connection")  # noqa: B009
+    parsers: dict[str, Callable[[Any], None]] = state.parsers
+
+    def offered(parse: Callable[[Any], None]) -> Callable[[Any], None]:
+        def handle(data: Any) -> None:
+            raw = data.get("guild_id") if isinstance(data, dict) else None
+            guild_id = int(raw) if raw is not None else None
+            unknown = guild_id is not None and state._get_guild(guild_id) is None
+            if unknown and guild_id is not None and hold(guild_id, lambda: parse(data)):
+                return
+            parse(data)
+
+        return handle
+
+    for event, parse in list(parsers.items()):
+        parsers[event] = offered(parse)
 
 
 def forget_guilds(bot: commands.AutoShardedBot, shard_id: int) -> None:

@@ -4,9 +4,9 @@ A RESUME in a new process replays the events the shard missed but sends no GUILD
 new owner knows none of its guilds (roles, channels, its own member). Replayed prefix commands
 would then see no guild ("This command only works in a server") and XP would be skipped. So the
 guilds are loaded first, and the session is resumed after: Discord holds the events meanwhile
-and replays them onto a full cache. Three calls per guild (a later handover snapshot replaces
-them for planned moves); each guild is retried on its own, so a 429 or a timeout on one never
-abandons the others.
+and replays them onto a full cache. Three calls per guild (HANDOVER_MODE=eager; the other modes,
+app/bot/handover.py, avoid them); each guild is retried on its own, and a 429 is waited out
+however often it comes, so that no guild is ever abandoned to the rate limit.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ T = TypeVar("T")
 
 PAGE = 200
 ATTEMPTS = 4
+#: The longest wait between two tries of a rate-limited call.
+MAX_BACKOFF = 5.0
 CONCURRENCY = 4
 #: Errors worth another try: rate limits and server errors (discord.py already waits out a
 #: 429 it understands, a few times), dropped connections, timeouts.
@@ -49,7 +51,11 @@ class Loaded:
 
 
 async def _retrying(call: Callable[[], Awaitable[T]], what: str) -> T:
-    """`call()`, retried with backoff on transient errors; the last error is raised."""
+    """`call()`, retried with backoff on transient errors; the last error is raised.
+
+    A 429 that discord.py gave up on (the global limit, shared with other pods) counts as no
+    attempt: it is waited out for as long as it lasts.
+    """
     delay, attempt = 0.25, 1
     while True:
         try:
@@ -57,12 +63,25 @@ async def _retrying(call: Callable[[], Awaitable[T]], what: str) -> T:
         except (discord.NotFound, discord.Forbidden):
             raise  # not transient: the guild is gone or the bot was removed
         except TRANSIENT as error:
-            if attempt == ATTEMPTS:
+            limited = isinstance(error, discord.HTTPException) and error.status == 429
+            if attempt == ATTEMPTS and not limited:
                 raise
-            attempt += 1
+            attempt += 0 if limited else 1
             log.debug("%s failed (%s); attempt %d of %d", what, error, attempt, ATTEMPTS)
             await asyncio.sleep(delay)  # backoff between attempts
-            delay *= 2
+            delay = min(delay * 2, MAX_BACKOFF)
+
+
+async def fetch_guild(bot: commands.AutoShardedBot, guild_id: int) -> dict[str, Any]:
+    """A guild with its channels and the bot's own member, over REST (three calls)."""
+    assert bot.user is not None
+    me = bot.user.id
+    data: Any = await _retrying(lambda: bot.http.get_guild(guild_id), "a guild")
+    data["channels"] = await _retrying(
+        lambda: bot.http.get_all_guild_channels(guild_id), "a guild's channels"
+    )
+    data["members"] = [await _retrying(lambda: bot.http.get_member(guild_id, me), "the bot member")]
+    return dict(data)
 
 
 async def _shard_guild_ids(bot: commands.AutoShardedBot, shard_id: int) -> list[int]:
@@ -87,8 +106,6 @@ async def load_shard_guilds(bot: commands.AutoShardedBot, shard_id: int) -> Load
 
     Never raises for one guild: a guild that could not be loaded is counted and logged.
     """
-    assert bot.user is not None
-    me = bot.user.id
     try:
         wanted = [g for g in await _shard_guild_ids(bot, shard_id) if bot.get_guild(g) is None]
     except TRANSIENT as error:
@@ -99,13 +116,7 @@ async def load_shard_guilds(bot: commands.AutoShardedBot, shard_id: int) -> Load
     async def load(guild_id: int) -> bool:
         async with gate:
             try:
-                data: Any = await _retrying(lambda: bot.http.get_guild(guild_id), "a guild")
-                data["channels"] = await _retrying(
-                    lambda: bot.http.get_all_guild_channels(guild_id), "a guild's channels"
-                )
-                data["members"] = [
-                    await _retrying(lambda: bot.http.get_member(guild_id, me), "the bot member")
-                ]
+                data = await fetch_guild(bot, guild_id)
             except TRANSIENT as error:
                 log.warning("shard %d: could not load guild %d: %s", shard_id, guild_id, error)
                 return False

@@ -21,8 +21,13 @@ from app.bot.errors import Refusal
 from app.bot.render import content as clipped
 
 #: Permissions that make a role staff: each lets its holders run a staff command.
-STAFF_PERMISSIONS = ("administrator", "manage_guild", "moderate_members", "kick_members",
-                     "ban_members")
+STAFF_PERMISSIONS = (
+    "administrator",
+    "manage_guild",
+    "moderate_members",
+    "kick_members",
+    "ban_members",
+)
 
 
 async def send_private(

@@ -25,6 +25,7 @@ from app.ops.http import OpsServer
 
 log = logging.getLogger(__name__)
 
+
 async def start_bot(
     settings: Settings, token: str, *, sync: bool = False, **options: Any
 ) -> GuildBot:
@@ -136,6 +137,7 @@ async def serve(settings: Settings, token: str) -> int:
     finally:
         if stopping:
             await stopping[0]
+        await bot.close()  # a shutdown that a fatal cause began ends before the loop does
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await ops.stop()

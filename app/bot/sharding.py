@@ -4,14 +4,17 @@ Leases, the identify queue, the session budget, and session handover:
 
 - Before a shard connects, the process takes the shard's lease (waiting while another process
   holds it). A lost lease stops the shard at once; it reconnects when the lease is back.
-- A shard with a saved session (another process ran it) has its guilds loaded over REST and is
-  then RESUMEd, so that the events Discord replays find their guilds. Otherwise it waits for its
-  bucket in the identify queue (before the websocket is even opened) and holds it until READY;
-  a rejected identify (op 9) releases the bucket and queues again, a few times at most.
+- A shard with a saved session (another process ran it) gets its guilds the way HANDOVER_MODE
+  says (app/bot/handover.py: a snapshot the previous owner left, on first use, or over REST) and
+  is then RESUMEd, so that the events Discord replays find their guilds. Otherwise (or with
+  HANDOVER_MODE=identify) it waits for its bucket in the identify queue (before the websocket
+  is even opened) and holds it until READY; a rejected identify (op 9) releases the bucket and
+  queues again, a few times at most.
 - The daily session-start budget from /gateway/bot is checked before every identify; below
   IDENTIFY_MIN_REMAINING the process stops (app/bot/fatal.py) rather than risk the token.
 - Each shard's session (id, sequence, resume URL) is saved every second, and when the process
-  stops its shards are parked (closed resumably) and saved before the leases are released:
+  stops its shards are parked (closed resumably), their guild state handed on, and saved before
+  the leases are released:
   the next owner RESUMEs instead of identifying, and Discord replays what it missed.
 - Every wait here ends when the process stops (`stop_starting`), so SIGTERM in any phase of
   start-up (app/bot/startup.py) is obeyed at once.
@@ -29,7 +32,8 @@ import yarl
 
 from app.bot import discord_internals as internals
 from app.bot import fatal
-from app.bot.hydration import load_shard_guilds
+from app.bot.handover import Handover
+from app.bot.rest_gate import low_priority
 from app.bot.startup import Phase, ShardPhases
 from app.config import Settings
 from app.coord import Coordination
@@ -60,6 +64,7 @@ class ShardKeeper:
         self.queue = coord.identify
         self.leases = coord.leases
         self.sessions = coord.sessions
+        self.handover = Handover(bot, settings.handover_mode, coord.snapshots)
         self.phases = ShardPhases()
         self.max_concurrency = 1
         self.remaining: int | None = None
@@ -134,19 +139,23 @@ class ShardKeeper:
 
     async def _resume(self, shard_id: int, initial: bool) -> bool:
         """RESUME the shard's saved session, its guilds loaded first; False: identify instead."""
+        started = time.monotonic()
         saved = await self.sessions.load(shard_id)
         if saved is None or not saved.session_id:
             return False
+        if not self.handover.resumes:
+            await self.sessions.forget(shard_id)
+            return False
         self.phases.enter(shard_id, Phase.LOADING)
-        loaded = await load_shard_guilds(self.bot, shard_id)
+        with low_priority():  # REST hydration goes behind commands and moderation
+            how = await self.handover.take(shard_id, saved)
         self.phases.enter(shard_id, Phase.RESUMING)
         log.info(
-            "shard %d: resuming session %s at seq %d (%d guild(s) loaded, %d failed)",
+            "shard %d: resuming session %s at seq %d (guilds: %s)",
             shard_id,
             saved.session_id,
             saved.sequence,
-            loaded.guilds,
-            loaded.failed,
+            how,
         )
         try:
             await internals.connect_shard(
@@ -164,6 +173,7 @@ class ShardKeeper:
             await self.sessions.forget(shard_id)
             return False
         metrics.HANDOVERS.labels("resume").inc()
+        metrics.HANDOVER_DURATION.labels(self.handover.mode).observe(time.monotonic() - started)
         return True
 
     async def _identify(self, shard_id: int, initial: bool) -> None:
@@ -341,13 +351,17 @@ class ShardKeeper:
         shard = internals.shards_of(self.bot).pop(shard_id, None)
         if shard is not None:
             await internals.park_shard(shard)
+            log.info("shard %d: parked", shard_id)  # unserved from here until its next owner
             session_id, sequence, url = internals.session_of(shard)
             lease = self.leases.held().get(shard_id)
+            saved = None
             if session_id and sequence is not None and url and lease is not None:
-                await self.sessions.save(
-                    shard_id, SavedSession(session_id, sequence, url, lease.fence)
-                )
+                saved = SavedSession(session_id, sequence, url, lease.fence)
+            await self.handover.leave(shard_id, saved)  # before the session, which names it
+            if saved is not None:
+                await self.sessions.save(shard_id, saved)
         await self.leases.release(shard_id)
+        log.info("shard %d: parked and released", shard_id)
         self._unsent.discard(shard_id)
         await self._free_bucket(shard_id)  # released while identifying: free it for the others
         self._rejected.pop(shard_id, None)

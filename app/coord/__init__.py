@@ -21,8 +21,10 @@ from app.coord.locks import AccountLocks, LocalLocks, RedisLocks, WaitObserver
 from app.coord.membership import Membership, member_name
 from app.coord.redis_link import RedisLink
 from app.coord.replies import LocalReplyClaims, RedisReplyClaims, ReplyClaims
+from app.coord.rest_budget import LocalRestBudget, RedisRestBudget, RestBudget, RestPolicy
 from app.coord.sessions import LocalSessionStore, RedisSessionStore, SessionStore
 from app.coord.shard_plan import pod_index
+from app.coord.snapshots import LocalSnapshotStore, RedisSnapshotStore, SnapshotStore
 
 
 def owner_name() -> str:
@@ -40,8 +42,12 @@ class Coordination:
     identify: IdentifyQueue
     leases: ShardLeases
     sessions: SessionStore
+    #: Guild state a releasing process leaves for a shard's next owner.
+    snapshots: SnapshotStore
     #: Who answers a prefix command's message (one reply however often it is delivered).
     replies: ReplyClaims
+    #: The REST budget of the bot token, shared by every pod.
+    rest: RestBudget
     #: The live pod membership (live rebalancing); only with Redis.
     membership: Membership | None = None
     redis: RedisLink | None = None
@@ -52,16 +58,20 @@ class Coordination:
         lock_wait_ms: int = 2_000,
         identify_window_s: float = 5.0,
         on_lock_wait: WaitObserver | None = None,
+        rest_policy: RestPolicy | None = None,
     ) -> Coordination:
         """In-process parts for the embedded single-process default."""
+        leaderboard = LocalLeaderboard()
         return cls(
-            locks=LocalLocks(lock_wait_ms, on_wait=on_lock_wait),
-            leaderboard=LocalLeaderboard(),
+            locks=LocalLocks(leaderboard, lock_wait_ms, on_wait=on_lock_wait),
+            leaderboard=leaderboard,
             cooldowns=LocalCooldowns(),
             identify=LocalIdentifyQueue(identify_window_s),
             leases=LocalLeases(),
             sessions=LocalSessionStore(),
+            snapshots=LocalSnapshotStore(),
             replies=LocalReplyClaims(),
+            rest=LocalRestBudget(rest_policy or RestPolicy()),
         )
 
     @classmethod
@@ -78,18 +88,23 @@ class Coordination:
         member: str | None = None,
         grace_s: float = 60.0,
         on_lock_wait: WaitObserver | None = None,
+        rest_policy: RestPolicy | None = None,
     ) -> Coordination:
         """Redis-backed parts shared by every process of the cluster."""
         link = RedisLink(url)
+        membership = Membership(link, member or member_name(0, socket.gethostname()), grace_s)
+        leaderboard = RedisLeaderboard(link, cache_ttl)
         return cls(
-            locks=RedisLocks(link, lock_ttl_ms, lock_wait_ms, on_wait=on_lock_wait),
-            leaderboard=RedisLeaderboard(link, cache_ttl),
+            locks=RedisLocks(link, leaderboard, lock_ttl_ms, lock_wait_ms, on_wait=on_lock_wait),
+            leaderboard=leaderboard,
             cooldowns=RedisCooldowns(link),
             identify=RedisIdentifyQueue(link, identify_window_s),
             leases=RedisShardLeases(link, owner or owner_name(), lease_ttl_s),
             sessions=RedisSessionStore(link),
+            snapshots=RedisSnapshotStore(link),
             replies=RedisReplyClaims(link),
-            membership=Membership(link, member or member_name(0, socket.gethostname()), grace_s),
+            rest=RedisRestBudget(link, rest_policy or RestPolicy(), membership),
+            membership=membership,
             redis=link,
         )
 
@@ -98,8 +113,11 @@ class Coordination:
         cls, settings: Settings, on_lock_wait: WaitObserver | None = None
     ) -> Coordination:
         """Redis when REDIS_URL is set, else in-process: the one place this is decided."""
+        policy = RestPolicy.of(settings)
         if settings.redis_url is None:
-            return cls.local(settings.lock_wait_ms, settings.identify_window_s, on_lock_wait)
+            return cls.local(
+                settings.lock_wait_ms, settings.identify_window_s, on_lock_wait, policy
+            )
         index = settings.pod_index if settings.pod_index is not None else pod_index()
         return cls.from_redis(
             settings.redis_url,
@@ -111,6 +129,7 @@ class Coordination:
             member=member_name(index, socket.gethostname()),
             grace_s=settings.rebalance_grace_s,
             on_lock_wait=on_lock_wait,
+            rest_policy=policy,
         )
 
     async def close(self) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from app.coord.redis_link import RedisLink, RedisUnavailable
 
@@ -185,13 +186,30 @@ class RedisLeaderboard:
         """Write through new balances; on failure remember the guild as dirty."""
         if not standings:
             return
+
+        async def write(r: Redis) -> list[Any]:
+            pipe = r.pipeline(transaction=False)
+            self.queue_record(pipe, guild_id, standings)
+            return await pipe.execute()
+
+        try:
+            await self.link.run(write)
+        except RedisUnavailable:
+            self.lost(guild_id, standings)
+
+    def queue_record(self, pipe: Pipeline, guild_id: int, standings: Sequence[Standing]) -> None:
+        """Add the write-through of `standings` to a pipeline (nothing when there are none)."""
+        if not standings:
+            return
         zset, versions, _ = self.keys(guild_id)
         args: list[str | int] = []
         for s in standings:
             args += [_member(s.user_id), s.coins, s.version]
-        try:
-            await self.link.run(lambda r: r.eval(_RECORD, 2, zset, versions, *args))
-        except RedisUnavailable:
+        pipe.eval(_RECORD, 2, zset, versions, *args)
+
+    def lost(self, guild_id: int, standings: Sequence[Standing]) -> None:
+        """A write-through failed: the guild's cache is dropped once Redis is back."""
+        if standings:
             self._dirty.add(guild_id)
 
     async def page(self, guild_id: int, offset: int, limit: int) -> list[tuple[int, int]] | None:

@@ -106,6 +106,27 @@ async def transaction() -> AsyncIterator[Any]:
             attempt.committing = True
 
 
+def one_statement() -> int:
+    """Ready the attempt to send its work as one statement that commits itself.
+
+    Once sent, that statement is the COMMIT: `retrying` waits for it like one. It may wait for
+    row locks only as long as the deadline leaves: the milliseconds returned (0: no deadline,
+    no limit), for the statement's `lock_timeout`. `DeadlineExceeded` when none is left.
+    """
+    attempt = _attempt.get()
+    if attempt is None:
+        return 0
+    if attempt.abandoned:
+        raise DeadlineExceeded("the deadline passed before the statement was sent")
+    left_ms = 0
+    if attempt.deadline is not None:
+        left_ms = int(attempt.deadline.remaining() * 1000)
+        if left_ms <= 0:
+            raise DeadlineExceeded("the deadline passed before the statement was sent")
+    attempt.committing = True
+    return left_ms
+
+
 async def retrying(work: Callable[[], Awaitable[T]]) -> T:
     """Run `work`, retrying transient failures with jittered backoff until the deadline.
 

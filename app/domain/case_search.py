@@ -173,4 +173,3 @@ async def all_matches(query: CaseQuery, chunk: int = EXPORT_CHUNK) -> AsyncItera
         if page.next_before is None:
             return
         before = page.next_before
-

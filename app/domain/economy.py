@@ -5,6 +5,10 @@ keyed by an idempotency key: the same key applied twice, even from two processes
 moves coins once and returns the first result. PostgreSQL holds every invariant (row locks,
 conditional updates, CHECK constraints); the Redis locks around a transfer only keep
 contention out of the database.
+
+On PostgreSQL a movement is one call of a server-side function (`app.db.bank_functions`,
+one round trip); the model code below does the same on SQLite (and on PostgreSQL when asked,
+for comparison). The same tests check both.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from tortoise.exceptions import DoesNotExist, IntegrityError
@@ -19,6 +24,8 @@ from tortoise.expressions import F
 
 from app.coord import Coordination
 from app.coord.leaderboard_cache import Standing
+from app.db import bank_functions
+from app.db.bank_functions import Movement
 from app.db.models import LedgerEntry, Member, TransferRefusal
 from app.db.retry import retrying, transaction
 from app.domain import validation
@@ -37,6 +44,8 @@ T = TypeVar("T")
 DAILY_COOLDOWN = timedelta(hours=24)
 #: Ids looked up per query by `display_names`.
 NAMES_CHUNK = 500
+TOO_RICH = "That would take the balance above the maximum."
+RECIPIENT_TOO_RICH = "The recipient cannot hold that many coins."
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,15 +90,28 @@ def profile_of(member: Member) -> Profile:
 
 
 class Bank:
-    """Coin movements for every guild. Limits come from the settings."""
+    """Coin movements for every guild. Limits come from the settings.
+
+    `functions`: move coins with the database's functions where it has them (PostgreSQL);
+    False runs the model code everywhere.
+    """
 
     def __init__(
-        self, coord: Coordination, configs: GuildConfigs, transfer_max: int, grant_max: int
+        self,
+        coord: Coordination,
+        configs: GuildConfigs,
+        transfer_max: int,
+        grant_max: int,
+        functions: bool = True,
     ) -> None:
         self.coord = coord
         self.configs = configs
         self.transfer_max = transfer_max
         self.grant_max = grant_max
+        self.functions = functions
+
+    def _in_database(self) -> bool:
+        return self.functions and bank_functions.available()
 
     async def profile(
         self, guild_id: int, user_id: int, display_name: str | None = None
@@ -127,8 +149,10 @@ class Bank:
         """The member's latest coin movements, newest first (no profile is created)."""
         validation.snowflake(guild_id, "guild")
         validation.snowflake(user_id, "member")
-        rows = await LedgerEntry.filter(guild_id=guild_id, user_id=user_id).order_by("-id").limit(
-            limit
+        rows = (
+            await LedgerEntry.filter(guild_id=guild_id, user_id=user_id)
+            .order_by("-id")
+            .limit(limit)
         )
         return [view_of(LedgerLine, row) for row in rows]
 
@@ -187,16 +211,14 @@ class Bank:
         self, guild_id: int, user_id: int, key: str | None = None, now: datetime | None = None
     ) -> Receipt:
         """The daily reward: once per 24 hours per member, the guild's configured amount."""
-        now = now or datetime.now(UTC)
         amount = (await self.configs.get(guild_id)).daily_amount
-
-        def ready(member: Member) -> dict[str, Any]:
-            if member.last_daily_at is not None and member.last_daily_at + DAILY_COOLDOWN > now:
-                raise DailyNotReady(member.last_daily_at + DAILY_COOLDOWN)
-            return {"last_daily_at": now}
-
         return await self._move(
-            guild_id, user_id, LedgerKind.DAILY, amount, key or fresh_key("daily"), check=ready
+            guild_id,
+            user_id,
+            LedgerKind.DAILY,
+            amount,
+            key or fresh_key("daily"),
+            daily_at=now or datetime.now(UTC),
         )
 
     async def transfer(
@@ -209,17 +231,54 @@ class Bank:
         validation.amount(amount, self.transfer_max)
         if sender_id == recipient_id:
             raise SelfTarget("You cannot send coins to yourself.")
-        keys = [f"{guild_id}:{sender_id}", f"{guild_id}:{recipient_id}"]
-        async with self.coord.locks.hold(keys):
-            receipt, standings = await retrying(
-                lambda: self._replay_on_conflict(
-                    lambda: self._transfer_tx(guild_id, sender_id, recipient_id, amount, key),
-                    lambda: self._transfer_replay(guild_id, sender_id, recipient_id, amount, key),
+        async with self.coord.locks.hold(guild_id, [sender_id, recipient_id]) as hold:
+            if self._in_database():
+                call = partial(self._transfer_call, guild_id, sender_id, recipient_id, amount, key)
+                receipt, standings = await retrying(lambda: self._replay_on_conflict(call, call))
+            else:
+                receipt, standings = await retrying(
+                    lambda: self._replay_on_conflict(
+                        lambda: self._transfer_tx(guild_id, sender_id, recipient_id, amount, key),
+                        lambda: self._transfer_replay(
+                            guild_id, sender_id, recipient_id, amount, key
+                        ),
+                    )
                 )
-            )
-        if standings:
-            await self.coord.leaderboard.record(guild_id, standings)
+            hold.standings += standings or []
         return receipt
+
+    async def _transfer_call(
+        self, guild_id: int, sender_id: int, recipient_id: int, amount: int, key: str
+    ) -> tuple[TransferReceipt, list[Standing] | None]:
+        """The transfer as one call of `bank_transfer_v1`, read as the model code's."""
+        out = await bank_functions.transfer(
+            guild_id, sender_id, recipient_id, amount, key, MAX_BALANCE
+        )
+        if out.outcome == "refused":
+            raise InsufficientFunds(_known(out.sender_balance), _known(out.needed))
+        if out.outcome == "limit":
+            raise BalanceLimit(RECIPIENT_TOO_RICH)
+        sender_balance, recipient_balance = (
+            _known(out.sender_balance),
+            _known(out.recipient_balance),
+        )
+        if out.outcome == "replayed":
+            check_same(
+                (out.seen_guild, out.seen_sender, out.seen_recipient, out.seen_amount),
+                (guild_id, sender_id, recipient_id, amount),
+                "transfer",
+            )
+            receipt = TransferReceipt(
+                sender_id, recipient_id, amount, sender_balance, recipient_balance, replayed=True
+            )
+            return receipt, None
+        receipt = TransferReceipt(
+            sender_id, recipient_id, amount, sender_balance, recipient_balance
+        )
+        return receipt, [
+            Standing(sender_id, sender_balance, _known(out.sender_version)),
+            Standing(recipient_id, recipient_balance, _known(out.recipient_version)),
+        ]
 
     async def _transfer_tx(
         self, guild_id: int, sender_id: int, recipient_id: int, amount: int, key: str
@@ -266,7 +325,7 @@ class Bank:
             coins=F("coins") + amount, version=F("version") + 1
         )
         if credited != 1:
-            raise BalanceLimit("The recipient cannot hold that many coins.")
+            raise BalanceLimit(RECIPIENT_TOO_RICH)
         sender_balance, recipient_balance = sender.coins - amount, recipient.coins + amount
         await LedgerEntry.bulk_create(
             [
@@ -348,73 +407,101 @@ class Bank:
         key: str,
         actor_id: int | None = None,
         reason: str | None = None,
-        check: Callable[[Member], dict[str, Any]] | None = None,
+        daily_at: datetime | None = None,
     ) -> Receipt:
-        """One movement on one account, in one transaction, once per key."""
+        """One movement on one account, in one transaction, once per key.
+
+        `daily_at`: the daily reward claimed at that time (refused within DAILY_COOLDOWN of
+        the last one).
+        """
         validation.snowflake(guild_id, "guild")
         validation.snowflake(user_id, "member")
-        receipt, standing = await retrying(
-            lambda: self._replay_on_conflict(
-                lambda: self._move_tx(
-                    guild_id, user_id, kind, amount, key, actor_id, reason, check
-                ),
-                lambda: self._move_replay(guild_id, user_id, kind, amount, key),
+        credit = kind in CREDIT_KINDS
+        m = Movement(guild_id, user_id, kind, amount, key, credit, actor_id, reason, daily_at)
+        if self._in_database():
+            call = partial(self._move_call, m)
+            receipt, standing = await retrying(lambda: self._replay_on_conflict(call, call))
+        else:
+            receipt, standing = await retrying(
+                lambda: self._replay_on_conflict(
+                    partial(self._move_tx, m), partial(self._move_replay, m)
+                )
             )
-        )
         if standing is not None:
             await self.coord.leaderboard.record(guild_id, [standing])
         return receipt
 
-    async def _move_tx(
-        self,
-        guild_id: int,
-        user_id: int,
-        kind: LedgerKind,
-        amount: int,
-        key: str,
-        actor_id: int | None,
-        reason: str | None,
-        check: Callable[[Member], dict[str, Any]] | None,
-    ) -> tuple[Receipt, Standing | None]:
+    @staticmethod
+    async def _move_call(m: Movement) -> tuple[Receipt, Standing | None]:
+        """The movement as one call of `bank_move_v1`, its outcome read as the model code's."""
+        out = await bank_functions.move(m, DAILY_COOLDOWN, MAX_BALANCE)
+        if out.outcome == "not_ready":
+            assert out.available_at is not None
+            raise DailyNotReady(out.available_at)
+        if out.outcome == "limit":
+            raise BalanceLimit(TOO_RICH)
+        if out.outcome == "insufficient":
+            raise InsufficientFunds(_known(out.balance), m.amount)
+        balance = _known(out.balance)
+        if out.outcome == "replayed":
+            check_same(
+                (out.seen_guild, out.seen_user, out.seen_kind, out.seen_amount),
+                (m.guild_id, m.user_id, m.kind, m.amount),
+                "operation",
+            )
+            return Receipt(m.user_id, m.kind, m.amount, balance, replayed=True), None
+        receipt = Receipt(m.user_id, m.kind, m.amount, balance)
+        return receipt, Standing(m.user_id, balance, _known(out.version))
+
+    async def _move_tx(self, m: Movement) -> tuple[Receipt, Standing | None]:
         async with transaction():
-            member = await locked_member(guild_id, user_id)
-            if await LedgerEntry.exists(idempotency_key=key):
-                return await self._move_replay(guild_id, user_id, kind, amount, key)
-            extra = check(member) if check else {}
-            credit = kind in CREDIT_KINDS
+            member = await locked_member(m.guild_id, m.user_id)
+            if await LedgerEntry.exists(idempotency_key=m.key):
+                return await self._move_replay(m)
+            extra: dict[str, Any] = {}
+            if m.daily_at is not None:
+                last = member.last_daily_at
+                if last is not None and last + DAILY_COOLDOWN > m.daily_at:
+                    raise DailyNotReady(last + DAILY_COOLDOWN)
+                extra["last_daily_at"] = m.daily_at
             query = Member.filter(id=member.id)
-            if credit:
-                if member.coins + amount > MAX_BALANCE:
-                    raise BalanceLimit("That would take the balance above the maximum.")
-                query = query.filter(coins__lte=MAX_BALANCE - amount)
+            if m.credit:
+                if member.coins + m.amount > MAX_BALANCE:
+                    raise BalanceLimit(TOO_RICH)
+                query = query.filter(coins__lte=MAX_BALANCE - m.amount)
             else:
-                if member.coins < amount:
-                    raise InsufficientFunds(member.coins, amount)
-                query = query.filter(coins__gte=amount)
-            delta = amount if credit else -amount
+                if member.coins < m.amount:
+                    raise InsufficientFunds(member.coins, m.amount)
+                query = query.filter(coins__gte=m.amount)
+            delta = m.amount if m.credit else -m.amount
             if await query.update(coins=F("coins") + delta, version=F("version") + 1, **extra) != 1:
-                raise InsufficientFunds(member.coins, amount)
+                raise InsufficientFunds(member.coins, m.amount)
             balance = member.coins + delta
             await LedgerEntry.create(
-                guild_id=guild_id,
-                user_id=user_id,
-                kind=kind,
-                amount=amount,
+                guild_id=m.guild_id,
+                user_id=m.user_id,
+                kind=m.kind,
+                amount=m.amount,
                 balance_after=balance,
-                actor_id=actor_id,
-                reason=reason,
-                idempotency_key=key,
+                actor_id=m.actor_id,
+                reason=m.reason,
+                idempotency_key=m.key,
             )
-        receipt = Receipt(user_id, kind, amount, balance)
-        return receipt, Standing(user_id, balance, member.version + 1)
+        receipt = Receipt(m.user_id, m.kind, m.amount, balance)
+        return receipt, Standing(m.user_id, balance, member.version + 1)
 
-    async def _move_replay(
-        self, guild_id: int, user_id: int, kind: LedgerKind, amount: int, key: str
-    ) -> tuple[Receipt, None]:
-        entry = await LedgerEntry.get(idempotency_key=key)
+    @staticmethod
+    async def _move_replay(m: Movement) -> tuple[Receipt, None]:
+        entry = await LedgerEntry.get(idempotency_key=m.key)
         check_same(
             (entry.guild_id, entry.user_id, entry.kind, entry.amount),
-            (guild_id, user_id, kind, amount),
+            (m.guild_id, m.user_id, m.kind, m.amount),
             "operation",
         )
-        return Receipt(user_id, kind, amount, entry.balance_after, replayed=True), None
+        return Receipt(m.user_id, m.kind, m.amount, entry.balance_after, replayed=True), None
+
+
+def _known(value: int | None) -> int:
+    """A column the function's outcome always fills."""
+    assert value is not None
+    return value

@@ -98,6 +98,14 @@ class Leaderboard:
         ).count()
         return ahead + 1
 
+    async def close(self) -> None:
+        """Stop the background rebuilds still running (none may write after its owner closed)."""
+        tasks = list(self._rebuilding.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._rebuilding.clear()
+
     def refresh_soon(self, guild_id: int) -> asyncio.Task[bool]:
         """Start (or join) the background rebuild of a guild's cache."""
         task = self._rebuilding.get(guild_id)

@@ -330,9 +330,7 @@ class Moderation:
         return await effects.live(guild_id, target_id, kind)
 
 
-async def _replay(
-    key: str, guild_id: int, action: CaseAction, target_id: int
-) -> CaseView | None:
+async def _replay(key: str, guild_id: int, action: CaseAction, target_id: int) -> CaseView | None:
     """The case a key opened before, if any (refused when it was for something else)."""
     existing = await retrying(lambda: Case.get_or_none(idempotency_key=key))
     if existing is None:

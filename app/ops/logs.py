@@ -76,9 +76,7 @@ class WithoutVoiceWarnings(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """False for the two voice warnings."""
-        return not (
-            record.levelno == logging.WARNING and str(record.msg).startswith(self.MESSAGES)
-        )
+        return not (record.levelno == logging.WARNING and str(record.msg).startswith(self.MESSAGES))
 
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}

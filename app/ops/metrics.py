@@ -81,12 +81,55 @@ REDIS_LOCK_WAIT = _histogram(
     "Time spent waiting for account locks",
     (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5),
 )
+REST_INVALID = _gauge(
+    "rest_invalid_requests",
+    "Responses 401, 403 and 429 (not scope shared) in the last 10 minutes, by scope (pod, cluster)",
+    ["scope"],
+)
+REST_INVALID_LIMIT = _gauge("rest_invalid_limit", "Invalid requests allowed per 10 minutes")
+REST_GLOBAL_LIMIT = _gauge("rest_global_limit", "The bot token's global REST limit per second")
+REST_SELF_THROTTLING = _gauge(
+    "rest_self_throttling", "1 while the REST budget runs at half rate (invalid requests >= 80 %)"
+)
+REST_LOCAL_LIMITING = _gauge(
+    "rest_local_limiting", "1 while this pod limits its REST requests alone (Redis away)"
+)
+REST_PODS = _gauge("rest_pods", "Pods sharing the REST budget, as this pod sees them")
+REST_WAIT = _histogram(
+    "rest_wait_seconds",
+    "Time a REST request waited for its turn in the budget, by priority",
+    (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    ["priority"],
+)
+REST_429 = _counter("rest_429", "429 answers to REST requests, by scope", ["scope"])
+REST_PROXY_429 = _counter("rest_proxy_429", "A REST proxy's own 429s, retried")
 CASES_OPENED = _counter("cases_opened", "Moderation cases opened", ["action"])
 COINS_MOVED = _counter("coins_moved", "Coins moved", ["kind"])
 OWNED_SHARDS = _gauge("owned_shards", "Shards this process holds")
 READY = _gauge("ready", "1 when every owned shard is READY")
 REBALANCES = _counter("rebalances", "Shard assignment changes applied")
 HANDOVERS = _counter("handovers", "Shards taken over, by kind", ["kind"])
+HANDOVER_GUILDS = _counter(
+    "handover_guilds",
+    "Guilds of shards taken over, by how they were loaded (snapshot, lazy, rest)",
+    ["how"],
+)
+HANDOVER_DURATION = _histogram(
+    "handover_duration_seconds",
+    "Time from taking a shard's lease to sending RESUME (guild state loaded), by handover mode",
+    (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300),
+    ["mode"],
+)
+SNAPSHOT_BYTES = _histogram(
+    "handover_snapshot_bytes",
+    "Size of the compressed guild snapshot a released shard left for its next owner",
+    (2**16, 2**18, 2**20, 2**21, 2**22, 2**23, 2**24, 2**25, 2**26),
+)
+SNAPSHOT_WRITE = _histogram(
+    "handover_snapshot_write_seconds",
+    "Time to write a released shard's guild snapshot (the shard has no session meanwhile)",
+    (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
 REBALANCE_CONVERGENCE = _histogram(
     "rebalance_convergence_seconds",
     "Time from a membership change to this pod holding exactly its share of shards",

@@ -169,9 +169,7 @@ class DiscordApi:
             return hit[1]
         value = await self._call("GET", path, f"Bot {self.bot_token}")
         if len(self._cache) >= CACHE_MAX:  # forget what is stale anyway
-            self._cache = {
-                k: v for k, v in self._cache.items() if now - v[0] < self.access_ttl
-            }
+            self._cache = {k: v for k, v in self._cache.items() if now - v[0] < self.access_ttl}
         self._cache[key] = (now, value)
         return value
 
@@ -180,9 +178,7 @@ class DiscordApi:
         data = await self._cached(f"g:{guild_id}", f"/guilds/{guild_id}")
         if not isinstance(data, dict):
             return None
-        roles = {
-            int(r["id"]): (int(r["position"]), int(r["permissions"])) for r in data["roles"]
-        }
+        roles = {int(r["id"]): (int(r["position"]), int(r["permissions"])) for r in data["roles"]}
         return GuildView(guild_id, str(data["name"]), int(data["owner_id"]), roles)
 
     async def actor(self, guild: GuildView, user_id: int) -> Actor | None:

@@ -76,10 +76,12 @@ class Pages:
         """The template as an HTML response, timed for /metrics."""
         started = time.perf_counter()
         html = self.templates.get_template(name).render(**data)
-        metrics.WEB_RENDER.labels(name.removesuffix(".html")).observe(
-            time.perf_counter() - started
-        )
+        metrics.WEB_RENDER.labels(name.removesuffix(".html")).observe(time.perf_counter() - started)
         return web.Response(text=html, status=status, content_type="text/html")
+
+    def render_for(self, reader: Reader, name: str, status: int = 200, **data: Any) -> web.Response:
+        """A page of a guild's reader: the template gets the reader and their session."""
+        return self.render(name, status, reader=reader, session=reader.session, **data)
 
     async def home(self, request: web.Request) -> web.Response:
         """The sign-in page, or the guilds the user may read."""
@@ -99,8 +101,6 @@ class Pages:
         """A guild's cases, newest first, with the search form and keyset paging."""
         reader = await self._reader(request)
         data: dict[str, Any] = {
-            "reader": reader,
-            "session": reader.session,
             "form": dict(request.query),
             "error": None,
             "next_before": None,
@@ -111,11 +111,12 @@ class Pages:
             page = await search_cases(query, before=before, limit=PER_PAGE)
         except DomainError as error:
             data["error"] = str(error)
-            return self.render("cases.html", 400, cases=[], **data, **_choices())
+            return self.render_for(reader, "cases.html", 400, cases=[], **data, **_choices())
         names = await self._names(reader, page.cases)
         data["next_before"] = page.next_before
         following = {k: v for k, v in request.query.items() if k != "before"}
-        return self.render(
+        return self.render_for(
+            reader,
             "cases.html",
             cases=page.cases,
             names=names,
@@ -135,10 +136,9 @@ class Pages:
         if case.target_id == reader.session.user_id:
             raise web.HTTPNotFound(text="There is no such case.")
         edits = await self.moderation.edits(reader.guild.guild_id, number)
-        return self.render(
+        return self.render_for(
+            reader,
             "case.html",
-            reader=reader,
-            session=reader.session,
             case=case,
             edits=edits,
             names=await self._names(reader, [case], [e.editor_id for e in edits if e.editor_id]),
@@ -160,10 +160,9 @@ class Pages:
         except DomainError:  # not an id at all
             raise web.HTTPNotFound(text="There is nothing here.") from None
         cases = page.cases
-        return self.render(
+        return self.render_for(
+            reader,
             "member.html",
-            reader=reader,
-            session=reader.session,
             user_id=user_id,
             cases=cases,
             economy=economy,

@@ -4,7 +4,8 @@ No timing is asserted: only that each benchmark completes, prints its tables, an
 must be true whatever the speed is true (ours and raw conserve coins; the cache and the
 database return the same pages; keyset and OFFSET pages hold the same rows; every command
 through the sandbox is answered; our processes start without a single op 9; the bank audit
-finds no anomaly after every kind of fault, in the ledger and in the case log).
+finds no anomaly after every kind of fault, in the ledger and in the case log; the shared REST
+budget keeps 3 pods within the sandbox's global limit, without a 429, every command answered).
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 #: Seconds a benchmark may take at scale tiny before the test gives up (2 busy cores).
-TIMEOUTS = {"commands": 180, "memory": 150, "startup": 150, "bank": 240}
+TIMEOUTS = {
+    "commands": 180,
+    "memory": 150,
+    "startup": 150,
+    "bank": 240,
+    "budget": 150,
+    "scale": 120,
+}
 
 
 def run_tiny(name: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
@@ -52,7 +60,13 @@ def run_tiny(name: str, tmp_path: Path) -> tuple[str, dict[str, Any]]:
 def check_transfers(stdout: str, result: dict[str, Any]) -> None:
     cells = result["facts"]["cells"]
     implementations = {cell["implementation"] for cell in cells}
-    assert {"ours", "raw asyncpg + ledger", "raw asyncpg", "tutorial"} <= implementations
+    assert {
+        "ours",
+        "ours, model code (before)",
+        "raw asyncpg + ledger",
+        "raw asyncpg",
+        "tutorial",
+    } <= implementations
     assert any(i.startswith("ours, 2 processes") for i in implementations)
     assert {(c["pattern"], c["callers"]) for c in cells} == {
         (p, n) for p in ("uniform", "hot") for n in (1, 8, 64)
@@ -172,6 +186,30 @@ def check_bank(stdout: str, result: dict[str, Any]) -> None:
     assert moderation["cases"] > 0 and len(facts["anomaly_kinds_checked"]) >= 20
 
 
+def check_budget(stdout: str, result: dict[str, Any]) -> None:
+    facts = result["facts"]
+    shared, baseline = facts["outcomes"]
+    assert (shared["mode"], baseline["mode"]) == ("shared limiter", "off (baseline)")
+    assert 0 < shared["busiest"] <= facts["limit"], shared
+    assert (shared["global_429"], shared["route_429"], shared["invalid"]) == (0, 0, 0), shared
+    for kind, counts in shared["answers"].items():  # every command answered, none with ❌
+        assert counts["ok"] > 0 and counts["error"] == counts["unanswered"] == 0, (kind, counts)
+    assert baseline["calls"] > 0 and set(baseline["answers"]) == set(shared["answers"])
+
+
+def check_scale(stdout: str, result: dict[str, Any]) -> None:
+    facts = result["facts"]
+    moves = facts["moves"]
+    assert {m["mode"] for m in moves} == {"eager", "snapshot"}  # the modes run at tiny
+    assert [m["step"] for m in moves] == ["2 -> 3", "3 -> 2"] * 2
+    for move in moves:
+        assert move["lost"] == 0 and move["twice"] == 0 and move["identifies"] == 0, move
+        calls_per_guild = 3 if move["mode"] == "eager" else 0  # snapshot: no REST at all
+        assert move["rest_calls"] == calls_per_guild * move["guilds"], move
+    for counts in facts["background"].values():
+        assert counts["sent"] > 0 and counts["twice"] == 0, counts
+
+
 CHECKS = {
     "transfers": check_transfers,
     "leaderboard": check_leaderboard,
@@ -181,6 +219,8 @@ CHECKS = {
     "memory": check_memory,
     "startup": check_startup,
     "bank": check_bank,
+    "budget": check_budget,
+    "scale": check_scale,
 }
 
 

@@ -70,6 +70,17 @@ class Harness:
         handle = await self.driver.slash(self.guild, at, who, name, sub=sub, **options)
         return await handle.wait_response(REPLY_TIMEOUT)
 
+    async def click(self, message: MessageView, custom_id: str, who: str) -> MessageView:
+        """`who` clicks a button of `message` and the bot's answer is returned.
+
+        The click waits until the bot finished the command that sent the buttons: discord.py
+        registers a message's buttons only once the reply's HTTP answer is back, and no
+        member clicks within that millisecond.
+        """
+        assert await self.bot.inflight.wait_idle(REPLY_TIMEOUT), "the bot is still busy"
+        handle = await self.driver.click(message.id, custom_id, who)
+        return await handle.wait_response(REPLY_TIMEOUT)
+
     async def prefix(self, who: str, text: str, *, at: str = "general") -> MessageView:
         """Send `!text` as `who` in channel `at` and return the bot's reply."""
         sent = await self.driver.send_message(self.guild, at, who, "!" + text)

@@ -29,9 +29,7 @@ COMMANDS = [
 
 
 @pytest.mark.parametrize("denied", [P.SEND_MESSAGES, P.EMBED_LINKS, P.VIEW_CHANNEL])
-async def test_commands_where_the_bot_cannot_answer_change_nothing(
-    h: Harness, denied: P
-) -> None:
+async def test_commands_where_the_bot_cannot_answer_change_nothing(h: Harness, denied: P) -> None:
     gid = h.guild.id
     await h.bot.services.bank.grant(gid, h.id_of("admin"), h.id_of("m2"), 50)
     quiet = h.driver.channel(h.guild, "quiet")

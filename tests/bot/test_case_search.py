@@ -22,9 +22,7 @@ async def _cases(h: Harness) -> None:
 
 
 @pytest.mark.parametrize("form", ["slash", "prefix"])
-async def test_search_finds_words_and_leaves_out_the_readers_cases(
-    h: Harness, form: str
-) -> None:
+async def test_search_finds_words_and_leaves_out_the_readers_cases(h: Harness, form: str) -> None:
     await _cases(h)
     reply = await h.staff(form, "mod", "modlog-search", "spam", text="spam")
     shown = reply.text()

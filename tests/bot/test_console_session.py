@@ -100,9 +100,7 @@ async def test_the_database_starts_with_the_world_unless_kept(tmp_path: Path) ->
 
 
 async def test_at_a_terminal_only_the_session_shows(tmp_path: Path) -> None:
-    term = PseudoTerminal(
-        [sys.executable, "-m", "app", "sandbox"], cwd=tmp_path, env=bot_env()
-    )
+    term = PseudoTerminal([sys.executable, "-m", "app", "sandbox"], cwd=tmp_path, env=bot_env())
     try:
         await term.start()
         await term.expect(r"alice #general › ", within=90)

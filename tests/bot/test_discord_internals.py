@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
+import aiohttp
 import discord
 import discord.gateway
 import pytest
@@ -61,6 +62,13 @@ def test_a_renamed_instance_attribute_is_reported() -> None:
     bot = make_bot()
     del bot._AutoShardedClient__shards  # type: ignore[attr-defined]  # private, so untyped
     assert internals.missing_internals(bot) == ["client._AutoShardedClient__shards"]
+
+
+def test_a_response_that_caches_its_headers_elsewhere_is_reported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(aiohttp.ClientResponse, "__init__", lambda self: None)
+    assert internals.missing_internals() == ["aiohttp.ClientResponse()._cache"]
 
 
 def test_point_discord_redirects_rest_and_gateway(monkeypatch: pytest.MonkeyPatch) -> None:

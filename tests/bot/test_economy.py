@@ -181,10 +181,9 @@ async def test_leaderboard_pages_with_buttons(h: Harness) -> None:
     assert first.embeds[0]["description"].count("\n") == 9
     _, following = first.custom_ids()
     assert first.components[0]["components"][0]["disabled"] is True
-    stranger = await h.driver.click(first.id, following, "m2")
-    refusal = await stranger.wait_response()
+    refusal = await h.click(first, following, "m2")
     assert refusal.ephemeral and "Only the member who ran" in refusal.content
-    turned = await (await h.driver.click(first.id, following, "m1")).wait_response()
+    turned = await h.click(first, following, "m1")
     assert "**11.** " + h.mention("m11") in turned.embeds[0]["description"]
     last = await h.prefix("m1", "leaderboard 3")
     assert "**21.** " in last.embeds[0]["description"]

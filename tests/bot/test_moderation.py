@@ -222,7 +222,7 @@ async def test_modlog_pages_newest_first_with_filters(h: Harness) -> None:
     text = first.embeds[0]["description"]
     assert first.ephemeral and text.startswith("`#13` **Note**")
     assert text.count("`#") == 10 and "`#14`" not in text
-    turned = await (await h.driver.click(first.id, first.custom_ids()[1], "mod")).wait_response()
+    turned = await h.click(first, first.custom_ids()[1], "mod")
     assert turned.embeds[0]["description"].count("`#") == 3
     assert "`#1` **Warning**" in turned.embeds[0]["description"]
     notes = await h.staff("prefix", "mod", "modlog", f"{h.mention('m18')} note")

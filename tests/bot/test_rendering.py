@@ -27,9 +27,7 @@ async def test_refusals_count_in_the_servers_currency(h: Harness, form: str) -> 
     gid = h.guild.id
     await h.bot.services.guilds.set_currency(gid, "gems")
     await h.bot.services.bank.grant(gid, h.id_of("admin"), h.id_of("m2"), 1000)
-    reply = await h.run(
-        form, "m2", "transfer", f"{h.mention('m3')} 2500", member="m3", amount=2500
-    )
+    reply = await h.run(form, "m2", "transfer", f"{h.mention('m3')} 2500", member="m3", amount=2500)
     assert is_error(reply) and reply.content.endswith(
         "Not enough gems: the balance is 1,000 gems, 2,500 gems needed."
     ), reply.content

@@ -131,9 +131,7 @@ async def test_a_demoted_moderator_loses_access(
     assert response is not None and response.status == 404
 
 
-async def test_a_replayed_or_missing_state_is_refused(
-    context: BrowserContext, web: Web
-) -> None:
+async def test_a_replayed_or_missing_state_is_refused(context: BrowserContext, web: Web) -> None:
     page = await context.new_page()
     await page.goto(web.url)
     await page.click("text=Sign in with Discord")

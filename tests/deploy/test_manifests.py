@@ -85,6 +85,13 @@ DASHBOARD_METRICS = {
     "guildbot_rebalances_total",
     "guildbot_handovers_total",
     "guildbot_rebalance_convergence_seconds",
+    "guildbot_rest_invalid_requests",
+    "guildbot_rest_invalid_limit",
+    "guildbot_rest_429_total",
+    "guildbot_rest_proxy_429_total",
+    "guildbot_rest_wait_seconds",
+    "guildbot_rest_self_throttling",
+    "guildbot_rest_local_limiting",
 }
 
 
@@ -708,6 +715,21 @@ def test_compose_env_example_names_every_required_variable() -> None:
         )
 
 
+def test_the_nirn_proxy_example_serves_the_api_base_the_runbook_gives() -> None:
+    objects = list(yaml.safe_load_all((ROOT / "k8s/examples/nirn-proxy.yaml").read_text()))
+    by_kind = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    container = by_kind[("Deployment", "nirn-proxy")]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    service = by_kind[("Service", "nirn-proxy")]["spec"]["ports"][0]
+    assert (service["port"], env["PORT"]) == (8080, "8080")
+    assert env["CLUSTER_DNS"].startswith("nirn-proxy-cluster.")
+    bot_egress = by_kind[("NetworkPolicy", "guildbot-bot-to-nirn-proxy")]["spec"]["egress"]
+    assert bot_egress[0]["ports"] == [{"protocol": "TCP", "port": 8080}]
+    assert all(o["metadata"]["namespace"] == "guildbot" for o in objects)
+    runbook = (ROOT / "docs/operations.md").read_text()
+    assert "DISCORD_API_BASE=http://nirn-proxy:8080/api/v10" in runbook
+
+
 # ---- Prometheus alerts -------------------------------------------------------------------------
 
 ALERTS = {
@@ -718,6 +740,8 @@ ALERTS = {
     "CommandErrorRateHigh": ("command-error-rate-high", "10m"),
     "DatabasePoolExhausted": ("database-pool-exhausted", "5m"),
     "RedisUnreachable": ("redis-unreachable", "2m"),
+    "InvalidRequestsHigh": ("invalid-requests-high", "1m"),
+    "RestSelfThrottling": ("rest-self-throttling", "1m"),
 }
 
 
@@ -761,6 +785,10 @@ def test_alert_expressions_say_what_the_alerts_mean() -> None:
     assert "guildbot_db_pool_idle==0" in compact["DatabasePoolExhausted"]
     assert "guildbot_db_pool_size>=guildbot_db_pool_max" in compact["DatabasePoolExhausted"]
     assert "guildbot_redis_up==0" in compact["RedisUnreachable"]
+    invalid = compact["InvalidRequestsHigh"]
+    assert "/on(namespace)maxby(namespace)(guildbot_rest_invalid_limit)" in invalid
+    assert invalid.endswith(">=0.5")
+    assert compact["RestSelfThrottling"].endswith("(guildbot_rest_self_throttling)==1")
 
 
 def find_promtool() -> str | None:
@@ -867,6 +895,8 @@ def test_dashboard_covers_the_requested_views() -> None:
         "handovers",
         "rebalances",
         "convergence",
+        "invalid requests",
+        "self-throttling",
     ):
         assert words in titles, f"no panel about {words!r}"
 

@@ -22,7 +22,7 @@ from app.domain.errors import (
     SelfTarget,
 )
 from app.domain.guilds import GuildConfigs
-from tests.conftest import Backend
+from tests.conftest import BANK_PATHS, Backend
 
 G = 444444444444444444
 MOD = 7
@@ -48,6 +48,7 @@ async def counts() -> tuple[int, ...]:
     return tuple([await m.all().count() for m in (Member, LedgerEntry, Case, CaseEdit)])
 
 
+@BANK_PATHS
 @fixture_ok
 @given(amount=bad_amounts)
 async def test_bad_amounts(backend: Backend, amount: object) -> None:
@@ -63,6 +64,7 @@ async def test_bad_amounts(backend: Backend, amount: object) -> None:
     assert await counts() == before
 
 
+@BANK_PATHS
 @fixture_ok
 @given(reason=st.one_of(overlong, blank))
 async def test_bad_reasons(backend: Backend, reason: str) -> None:

@@ -23,6 +23,8 @@ TRANSFERS_PER_PROCESS = 1_300
 
 pytestmark = pytest.mark.slow
 T = TypeVar("T")
+#: The bank's two paths on PostgreSQL: its database functions, its model code.
+PATHS = pytest.mark.parametrize("functions", [True, False], ids=["functions", "model-code"])
 
 
 def _pool(n: int) -> ProcessPoolExecutor:
@@ -36,7 +38,8 @@ async def _in_processes(n: int, fn: Callable[..., T], *argsets: tuple[Any, ...])
         return await asyncio.gather(*(loop.run_in_executor(pool, fn, *args) for args in argsets))
 
 
-async def test_transfers_conserve_coins_across_processes(pg: Backend) -> None:
+@PATHS
+async def test_transfers_conserve_coins_across_processes(pg: Backend, functions: bool) -> None:
     users = list(range(1, 21))
     for user in users:
         await pg.bank.grant(GUILD, 99, user, 500)
@@ -54,6 +57,7 @@ async def test_transfers_conserve_coins_across_processes(pg: Backend) -> None:
                 TRANSFERS_PER_PROCESS,
                 TASKS_PER_PROCESS,
                 seed,
+                functions,
             )
             for seed in range(PROCESSES)
         ],
@@ -70,8 +74,11 @@ async def test_transfers_conserve_coins_across_processes(pg: Backend) -> None:
     await assert_ledger_replays(GUILD)
 
 
+@PATHS
 @pytest.mark.parametrize("with_redis", [True, False], ids=["redis-locks", "no-redis-locks"])
-async def test_same_key_from_two_processes_applies_once(pg: Backend, with_redis: bool) -> None:
+async def test_same_key_from_two_processes_applies_once(
+    pg: Backend, with_redis: bool, functions: bool
+) -> None:
     await pg.bank.grant(GUILD, 99, 1, 100)
     manager = multiprocessing.get_context("spawn").Manager()
     try:
@@ -80,7 +87,7 @@ async def test_same_key_from_two_processes_applies_once(pg: Backend, with_redis:
         results = await _in_processes(
             2,
             workers.same_key_transfer,
-            *[(pg.db_url, redis_url, GUILD, "same-key", barrier) for _ in range(2)],
+            *[(pg.db_url, redis_url, GUILD, "same-key", barrier, functions) for _ in range(2)],
         )
     finally:
         manager.shutdown()

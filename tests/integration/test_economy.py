@@ -17,8 +17,10 @@ from app.domain.errors import (
     SelfTarget,
 )
 from app.domain.types import LedgerKind
-from tests.conftest import Backend
+from tests.conftest import BANK_PATHS, Backend
 from tests.ledger_checks import assert_ledger_replays
+
+pytestmark = BANK_PATHS
 
 G = 333333333333333333
 ADMIN = 9
@@ -125,6 +127,15 @@ async def test_leaderboard_and_rank(backend: Backend) -> None:
     assert (await backend.leaderboard.page(G, 2, per_page=4)).entries == []
     with pytest.raises(ProfileNotFound):
         await backend.leaderboard.rank(G, 999)
+
+
+async def test_closing_stops_a_rebuild_in_flight(backend: Backend) -> None:
+    """A rebuild left running would write a closed bot's cache (and leak into the next test)."""
+    await backend.bank.grant(G, ADMIN, 20, 30)
+    rebuild = backend.leaderboard.refresh_soon(G)
+    await backend.leaderboard.close()
+    assert rebuild.cancelled()
+    assert await backend.coord.leaderboard.page(G, 0, 10) is None
 
 
 async def test_members_without_coins_are_left_off_the_leaderboard(backend: Backend) -> None:

@@ -11,10 +11,12 @@ import pytest
 import redis.asyncio as redis
 
 from app.coord.identify import RedisIdentifyQueue
+from app.coord.leaderboard_cache import RedisLeaderboard
 from app.coord.leases import RedisShardLeases
 from app.coord.locks import RedisLocks
 from app.coord.redis_link import RedisLink
 from app.coord.replies import RedisReplyClaims
+from app.coord.snapshots import RedisSnapshotStore, ShardSnapshot
 from tests.services import private_redis
 from testsupport.keys import delete_keys
 from testsupport.waiting import wait_for
@@ -109,10 +111,10 @@ async def test_after_redis_lost_its_data_no_lease_is_granted_for_a_ttl(
 
 
 async def test_account_lock_waits_are_reported(link: RedisLink) -> None:
-    locks = RedisLocks(link, ttl_ms=2_000, wait_ms=200)
+    locks = RedisLocks(link, RedisLeaderboard(link), ttl_ms=2_000, wait_ms=200)
     waits: list[float] = []
     locks.on_wait = waits.append
-    async with locks.hold(["g:1", "g:2"]) as first, locks.hold(["g:2"]) as second:
+    async with locks.hold(7, [1, 2]) as first, locks.hold(7, [2]) as second:
         assert first and not second  # the bounded wait ran out: going on unlocked
     assert len(waits) == 2 and waits[1] >= 0.2
 
@@ -159,3 +161,15 @@ async def test_a_lease_released_during_a_renewal_is_not_reported_lost(link: Redi
     await leases.release(19)  # still on that list
     assert await renewing == []
     await leases.close()
+
+
+async def test_a_snapshot_is_taken_once_and_only_under_its_fence(link: RedisLink) -> None:
+    store = RedisSnapshotStore(link, ttl=30)
+    snapshot = ShardSnapshot("s1", 41, 7, [{"id": "1", "name": "a"}, {"id": "2", "name": "b"}])
+    await store.save(3, 7, snapshot.encode())
+    assert await store.take(3, 8) is None  # another lease's fence
+    blob = await store.take(3, 7)
+    assert blob is not None and ShardSnapshot.decode(blob) == snapshot
+    assert await store.take(3, 7) is None  # taken once
+    assert snapshot.belongs_to("s1", 41, 7)
+    assert not snapshot.belongs_to("s1", 42, 7) and not snapshot.belongs_to("s1", 41, 8)

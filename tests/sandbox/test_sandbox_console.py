@@ -105,7 +105,7 @@ async def test_console_script_fails_on_unexpected_errors(tmp_path: Path) -> None
 async def test_unknown_commands_are_answered_at_once(tmp_path: Path) -> None:
     """Not after the reply timeout (here 30 s): the bot registered no such command."""
     script = tmp_path / "unknown.txt"
-    script.write_text("/rol 6\n!nosuchcmd\n!echo still here\nexpect \"still here\"\n")
+    script.write_text('/rol 6\n!nosuchcmd\n!echo still here\nexpect "still here"\n')
     started = time.monotonic()
     code, output = await run_console(script, "--reply-timeout", "30")
     assert time.monotonic() - started < 25, output

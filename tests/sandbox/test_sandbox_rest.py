@@ -225,4 +225,3 @@ async def test_late_deliveries_carry_old_ids_and_miss_the_response_window(
 
 def discord_time(snowflake: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(timestamp_ms(snowflake) / 1000, dt.UTC)
-

@@ -40,4 +40,3 @@ def test_a_prefix_command_has_its_age_limit_and_the_timeout() -> None:
     assert not late.expired() and late.reply_by() == math.inf
     assert late.work_until() == T0 + 30.8 + 30.0
     assert Deadline("prefix", T0, T0 + 30.8, 30.0, 0.5, 30.0).expired()
-

@@ -9,16 +9,17 @@ from app.coord.identify import LocalIdentifyQueue
 from app.coord.leaderboard_cache import LocalLeaderboard, Standing
 from app.coord.locks import LocalLocks
 from app.coord.replies import LocalReplyClaims
+from app.coord.snapshots import LocalSnapshotStore
 
 
 async def test_local_locks_serialise_and_bound_the_wait() -> None:
-    locks = LocalLocks(wait_ms=50)
+    locks = LocalLocks(LocalLeaderboard(), wait_ms=50)
     inside = 0
     peak = 0
 
     async def hold() -> None:
         nonlocal inside, peak
-        async with locks.hold(["b", "a"]) as ok:
+        async with locks.hold(1, [3, 2]) as ok:
             assert ok
             inside += 1
             peak = max(peak, inside)
@@ -27,7 +28,7 @@ async def test_local_locks_serialise_and_bound_the_wait() -> None:
 
     await asyncio.gather(*(hold() for _ in range(20)))
     assert peak == 1
-    async with locks.hold(["a"]) as first, locks.hold(["a"]) as second:
+    async with locks.hold(1, [2]) as first, locks.hold(1, [2]) as second:
         assert first and not second  # the bounded wait ran out: go on unlocked
     assert not locks._locks  # nothing left behind
 
@@ -74,3 +75,12 @@ async def test_local_reply_claims_let_one_caller_answer() -> None:
         False,
         True,
     ]
+
+
+async def test_local_snapshots_keep_the_newest_fence_of_a_shard_once() -> None:
+    store = LocalSnapshotStore()
+    await store.save(1, 4, b"old")
+    await store.save(1, 5, b"new")
+    assert await store.take(1, 4) is None
+    assert await store.take(1, 5) == b"new"
+    assert await store.take(1, 5) is None

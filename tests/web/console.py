@@ -117,7 +117,10 @@ class Visitor:
         url = path if path.startswith("http") else self.url + path
         cookie = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         async with self.http.request(
-            method, url, data=data, headers={"Cookie": cookie} if cookie else {},
+            method,
+            url,
+            data=data,
+            headers={"Cookie": cookie} if cookie else {},
             allow_redirects=False,
         ) as response:
             body = await response.text()
@@ -150,4 +153,3 @@ class Visitor:
         """Sign in as `user` through the whole OAuth2 flow."""
         status, body, _ = await self.request("GET", await self.start_sign_in(user))
         assert status == 302 and "gb_session" in self.cookies, (status, body)
-

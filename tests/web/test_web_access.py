@@ -117,9 +117,7 @@ async def test_export_is_the_current_search_and_formula_safe(
 ) -> None:
     await seed(web, pg)
     await visitor.sign_in("admin")
-    status, body, response = await visitor.request(
-        "GET", f"/g/{web.guild_id()}/export.csv?q=raid"
-    )
+    status, body, response = await visitor.request("GET", f"/g/{web.guild_id()}/export.csv?q=raid")
     assert status == 200 and response.headers["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(body)))
     assert [r["number"] for r in rows] == ["5", "4"]

@@ -38,8 +38,9 @@ async def test_the_web_process_serves_pages_probes_and_metrics(
         finally:
             await visitor.close()
         metrics = await process.http("/metrics")
-        assert metrics is not None and 'guildbot_web_requests_total{route="/",status="200"}' in (
-            metrics[1]
+        assert (
+            metrics is not None
+            and 'guildbot_web_requests_total{route="/",status="200"}' in (metrics[1])
         )
         assert await process.stop() == 0
     finally:

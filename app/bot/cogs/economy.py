@@ -7,6 +7,7 @@ that their work and its retries have until the interaction's 15-minute follow-up
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -24,7 +25,7 @@ from app.bot.paginator import Paginator
 from app.bot.people import members_among
 from app.bot.render import Field, fill_lines, make_embed, mention, one_line, timestamp
 from app.bot.render import amount as show
-from app.domain.economy import Bank
+from app.domain.economy import Bank, Receipt, TransferReceipt
 from app.domain.leaderboard import MAX_PAGE, Entry, Leaderboard
 from app.domain.levels import Progress
 from app.domain.types import Profile
@@ -92,6 +93,18 @@ class Economy(GuildCog):
         """The guild's currency name."""
         return (await self.bot.services.guilds.cached(guild_id)).currency_name
 
+    async def answer_move(
+        self,
+        ctx: Ctx,
+        kind: str,
+        receipt: Receipt | TransferReceipt,
+        text: Callable[[str], str],
+    ) -> None:
+        """Count a movement of coins and answer with `text(the currency's name)`."""
+        assert ctx.guild is not None
+        telemetry.coins_moved(kind, receipt)
+        await ctx.send(text(await self.currency(ctx.guild.id)))
+
     async def standing(
         self, ctx: Ctx, member: discord.Member | None, verb: str
     ) -> tuple[discord.abc.User, Profile, int | None]:
@@ -143,10 +156,13 @@ class Economy(GuildCog):
         receipt = await self.bot.services.bank.daily(
             ctx.guild.id, ctx.author.id, key=request_key(ctx, "daily")
         )
-        telemetry.coins_moved("daily", receipt)
-        name = await self.currency(ctx.guild.id)
-        await ctx.send(
-            f"You claimed {show(receipt.amount, name)}. Balance: {show(receipt.balance, name)}."
+        await self.answer_move(
+            ctx,
+            "daily",
+            receipt,
+            lambda name: (
+                f"You claimed {show(receipt.amount, name)}. Balance: {show(receipt.balance, name)}."
+            ),
         )
 
     @hybrid.command()
@@ -160,11 +176,14 @@ class Economy(GuildCog):
         receipt = await self.bot.services.bank.transfer(
             ctx.guild.id, ctx.author.id, member.id, amount, key=request_key(ctx, "tx")
         )
-        telemetry.coins_moved("transfer", receipt)
-        name = await self.currency(ctx.guild.id)
-        await ctx.send(
-            f"Sent {show(receipt.amount, name)} to {member.mention}. "
-            f"Your balance: {show(receipt.sender_balance, name)}."
+        await self.answer_move(
+            ctx,
+            "transfer",
+            receipt,
+            lambda name: (
+                f"Sent {show(receipt.amount, name)} to {member.mention}. "
+                f"Your balance: {show(receipt.sender_balance, name)}."
+            ),
         )
 
     @hybrid.command()
@@ -203,9 +222,12 @@ class Economy(GuildCog):
         receipt = await self.bot.services.bank.grant(
             ctx.guild.id, ctx.author.id, member.id, amount, key=request_key(ctx, "give")
         )
-        telemetry.coins_moved("grant", receipt)
-        name = await self.currency(ctx.guild.id)
-        await ctx.send(
-            f"Gave {show(receipt.amount, name)} to {member.mention}. "
-            f"Their balance: {show(receipt.balance, name)}."
+        await self.answer_move(
+            ctx,
+            "grant",
+            receipt,
+            lambda name: (
+                f"Gave {show(receipt.amount, name)} to {member.mention}. "
+                f"Their balance: {show(receipt.balance, name)}."
+            ),
         )

@@ -8,6 +8,7 @@ import discord
 from discord.ext import commands
 
 from app.bot.cogs.base import GuildCog
+from app.bot.rest_gate import low_priority
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ class Levels(GuildCog):
                 display_name=message.author.display_name,
             )
         if award is not None and award.leveled_up:
-            await self.announce(message, award.progress.level)
+            with low_priority():  # after commands and moderation when the REST budget is short
+                await self.announce(message, award.progress.level)
 
     async def announce(self, message: discord.Message, level: int) -> None:
         """Tell the member, in the configured channel, by DM, or in the same channel."""

@@ -129,9 +129,7 @@ class Actions(GuildCog):
         assert guild is not None
 
         async def before() -> None:
-            live = await self.bot.services.moderation.live_effect(
-                guild.id, user.id, EffectKind.BAN
-            )
+            live = await self.bot.services.moderation.live_effect(guild.id, user.id, EffectKind.BAN)
             if live is not None:
                 return  # banned, or about to be: the case log says so
             try:
