@@ -20,6 +20,7 @@ from app.bot.fatal import ExitCode, Fatal, classify
 from app.bot.health import probes_for
 from app.config import Settings, get_settings
 from app.coord.shard_plan import OutsidePlan
+from app.ops import taskdump
 from app.ops.exits import serving_failure
 from app.ops.http import OpsServer
 
@@ -120,6 +121,7 @@ async def serve(settings: Settings, token: str) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig.name)
+    taskdump.install(loop)
     failure: Fatal | None = None
     try:
         async with bot:
@@ -140,6 +142,7 @@ async def serve(settings: Settings, token: str) -> int:
         await bot.close()  # a shutdown that a fatal cause began ends before the loop does
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+        taskdump.uninstall(loop)
         await ops.stop()
     failure = bot.failure or failure
     return failure.code if failure is not None else ExitCode.STOPPED

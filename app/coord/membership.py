@@ -36,9 +36,14 @@ class Membership:
         self.link = link
         self.me = me
         self.grace = grace
+        #: Set by `leave`: from then on heartbeats are not sent, whoever calls them (the
+        #: rebalancer and the REST budget both do), so a stopping pod stays out of the set.
+        self.left = False
 
     async def heartbeat(self) -> None:
-        """Say this pod is alive."""
+        """Say this pod is alive (nothing once it has left)."""
+        if self.left:
+            return
         now = time.time() * 1000
         await self.link.run(lambda r: r.zadd(KEY, {self.me: now}))
 
@@ -57,7 +62,8 @@ class Membership:
         return sorted(m.decode() if isinstance(m, bytes) else m for m in raw)
 
     async def leave(self) -> None:
-        """Stop being a member at once (graceful shutdown)."""
+        """Stop being a member at once and for good (graceful shutdown)."""
+        self.left = True
         await self.link.run(lambda r: r.zrem(KEY, self.me))
 
     async def begin_handover(self, shard_id: int, ttl: float = 15.0) -> bool:

@@ -108,6 +108,18 @@ async def test_invalid_requests_are_counted_for_the_cluster(
     assert (await a.refresh()).throttled and (await b.refresh()).throttled
 
 
+async def test_a_pod_that_left_is_not_brought_back_by_its_budget_refresh(
+    budgets: list[RedisRestBudget],
+) -> None:
+    """The budget heartbeats to count the pods; after a pod left (SIGTERM) that must not make
+    it a member again, or the others would never take over its shards."""
+    a, b = budgets
+    assert (await a.refresh()).pods == 1 and (await b.refresh()).pods == 2
+    await b.membership.leave()
+    assert (await b.refresh()).pods == 1
+    assert await a.membership.members() == ["pod-0"]
+
+
 async def test_back_from_an_outage_the_shared_queue_starts_behind_what_a_pod_took_alone() -> None:
     async with private_redis() as server:
         a, b = pods(server.url)
