@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +110,34 @@ def _mentions(
         if replied is not None and replied.author_id not in users:
             users.append(replied.author_id)
     return list(dict.fromkeys(users)), list(dict.fromkeys(roles)), everyone
+
+
+def repeated_nonce(core: Core, author: User, body: dict[str, Any]) -> Message | None:
+    """The message `author` created within the nonce window under the nonce this body enforces
+    (Discord then posts nothing and returns that one); None otherwise."""
+    nonce = body.get("nonce")
+    if not body.get("enforce_nonce") or nonce is None:
+        return None
+    seen = core.nonces.get((author.id, str(nonce)))
+    if seen is None or time.monotonic() - seen[1] > core.settings.nonce_window:
+        return None
+    earlier = core.world.messages.get(seen[0])
+    if earlier is None or earlier.deleted:
+        return None
+    core.nonce_repeats += 1
+    core.changed()
+    return earlier
+
+
+def remember_nonce(core: Core, body: dict[str, Any], msg: Message) -> None:
+    """Note the nonce of a message created with enforce_nonce (forgetting expired ones)."""
+    if not body.get("enforce_nonce") or msg.nonce is None:
+        return
+    now = time.monotonic()
+    if len(core.nonces) >= 10_000:
+        horizon = now - core.settings.nonce_window
+        core.nonces = {k: v for k, v in core.nonces.items() if v[1] >= horizon}
+    core.nonces[(msg.author_id, str(msg.nonce))] = (msg.id, now)
 
 
 def post_message(

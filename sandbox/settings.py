@@ -36,6 +36,9 @@ class Settings:
     session_start_total: int = 1000
     #: An interaction must be answered within this many seconds (Discord: 3).
     interaction_deadline: float = 3.0
+    #: A message created with `enforce_nonce` whose nonce its author used within this many
+    #: seconds is not posted again: the earlier message is returned (Discord: "a few minutes").
+    nonce_window: float = 180.0
     #: How long a disconnected session stays resumable.
     session_ttl: float = 300.0
     #: Dispatches kept per session for RESUME replay.

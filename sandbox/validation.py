@@ -7,6 +7,8 @@ from typing import Any
 from sandbox.errors import SandboxError, invalid_form
 
 MAX_CONTENT = 2000
+#: A message nonce: an integer or a string of at most this many characters.
+MAX_NONCE = 25
 MAX_EMBEDS = 10
 MAX_EMBED_TOTAL = 6000
 #: (key path, limit) for embed text fields.
@@ -69,6 +71,8 @@ def check_message(body: dict[str, Any], *, has_files: bool, edit: bool = False) 
     content = body.get("content") or ""
     if len(content) > MAX_CONTENT:
         raise _too_long("content", MAX_CONTENT)
+    if len(str(body.get("nonce") or "")) > MAX_NONCE:
+        raise _too_long("nonce", MAX_NONCE)
     embeds = body.get("embeds") or []
     check_embeds(embeds)
     empty = not (

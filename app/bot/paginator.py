@@ -93,7 +93,7 @@ class Paginator(discord.ui.View):
                 item.disabled = True
         try:
             await self.message.edit(view=self)
-        except discord.HTTPException:
+        except (discord.HTTPException, RuntimeError):  # RuntimeError: the bot closed meanwhile
             log.debug("could not disable paginator buttons", exc_info=True)
 
     async def on_error(

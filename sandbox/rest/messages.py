@@ -59,8 +59,13 @@ async def create(req: RestRequest) -> Any:
     channel = req.channel()
     check_can_send(req, channel, bool(req.files))
     check_message(req.body, has_files=bool(req.files))
+    earlier = actions.repeated_nonce(req.core, req.world.bot, req.body)
+    if earlier is not None:
+        return view(req, earlier)
     new = actions.NewMessage.from_body(req.body, attachments_from(req.core, req.body, req.files))
-    return view(req, actions.post_message(req.core, channel, req.world.bot, new))
+    msg = actions.post_message(req.core, channel, req.world.bot, new)
+    actions.remember_nonce(req.core, req.body, msg)
+    return view(req, msg)
 
 
 @routes.route("GET", "/channels/{channel_id}/messages")

@@ -6,9 +6,12 @@ import logging
 
 import pytest
 
+from app.bot.replies import NONCE_TRUSTED_S
 from app.domain.economy import Bank
+from app.domain.idempotency import request_key
 from app.domain.types import LedgerKind
 from sandbox import payloads
+from sandbox.driver import MessageView
 from sandbox.permissions import P
 from tests.bot.harness import Harness, coins, is_error, ledger_count, snapshot
 from testsupport.waiting import wait_for
@@ -118,22 +121,69 @@ async def test_transfer_interaction_delivered_twice_moves_coins_once(h: Harness)
     assert await ledger_count(idempotency_key__startswith=f"tx:{handle.id}") == 2
 
 
-async def test_transfer_message_delivered_twice_is_applied_and_answered_once(
-    h: Harness, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="app.bot.replies")
+def redeliver(h: Harness, sent: MessageView) -> None:
+    """Deliver a message's MESSAGE_CREATE again, as a replay after a takeover would."""
+    message = h.driver.world.messages[sent.id]
+    data = payloads.message(h.driver.world, message, h.server.core.base_url)
+    h.driver.core.emit("MESSAGE_CREATE", data, h.guild.id)
+
+
+def answers_since(h: Harness, mark: int) -> list[str]:
+    """The bot's messages in #general newer than the snowflake `mark`."""
+    return [m.content for m in h.driver.bot_messages(h.guild, "general") if m.id > mark]
+
+
+async def test_transfer_message_delivered_twice_is_applied_and_answered_once(h: Harness) -> None:
     gid = h.guild.id
     await bank(h).grant(gid, h.id_of("admin"), h.id_of("m5"), 100)
     sent = await h.driver.send_message(h.guild, "general", "m5", f"!transfer {h.mention('m6')} 25")
     first = await h.driver.wait_reply(sent)
     assert first.content.startswith("Sent 25 coins")
-    message = h.driver.world.messages[sent.id]
-    data = payloads.message(h.driver.world, message, h.server.core.base_url)
-    h.driver.core.emit("MESSAGE_CREATE", data, gid)  # as a replay after a takeover would
-    await wait_for(lambda: any("answered already" in r.getMessage() for r in caplog.records))
-    answers = [m for m in h.driver.bot_messages(h.guild, "general") if m.id > sent.id]
-    assert [m.content for m in answers] == [first.content]
+    repeats = h.driver.core.nonce_repeats
+    redeliver(h, sent)
+    # The second delivery answers under the first answer's nonce: Discord returns that message.
+    await wait_for(lambda: h.driver.core.nonce_repeats == repeats + 1)
+    assert answers_since(h, sent.id) == [first.content]
     assert (await coins(gid, h.id_of("m5")), await coins(gid, h.id_of("m6"))) == (75, 25)
+
+
+async def test_a_delivery_killed_before_its_answer_leaves_the_answer_to_the_next(
+    h: Harness,
+) -> None:
+    """The first delivery moved the coins and claimed the message, then its pod was killed
+    before the reply: the replay on the next owner answers (the effect is not applied again)."""
+    gid = h.guild.id
+    await bank(h).grant(gid, h.id_of("admin"), h.id_of("m5"), 100)
+    text = f"!transfer {h.mention('m6')} 25"
+    core = h.driver.core
+    sink, core.sink = core.sink, None  # stored, not delivered yet
+    try:
+        sent = await h.driver.send_message(h.guild, "general", "m5", text)
+    finally:
+        core.sink = sink
+    key = request_key("tx", sent.id)  # the key the command's own delivery would use
+    await bank(h).transfer(gid, h.id_of("m5"), h.id_of("m6"), 25, key=key)
+    assert await h.bot.services.coord.replies.claim(sent.id)  # the killed delivery's claim
+    redeliver(h, sent)
+    reply = await h.driver.wait_reply(sent)
+    assert reply.content.startswith("Sent 25 coins")
+    assert answers_since(h, sent.id) == [reply.content]
+    assert (await coins(gid, h.id_of("m5")), await coins(gid, h.id_of("m6"))) == (75, 25)
+
+
+async def test_an_old_message_claimed_before_is_not_answered_again(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past the age Discord remembers nonces for, a claimed message stays silent: a second
+    answer is the greater risk there."""
+    caplog.set_level(logging.INFO, logger="app.bot.replies")
+    old = NONCE_TRUSTED_S + 30
+    mark = h.driver.world.ids.next()  # the message's own id is old: its answers are newer
+    sent = await h.driver.send_message(h.guild, "general", "m5", "!balance", sent_ago=old)
+    first = await wait_for(lambda: answers_since(h, mark))  # too late to run: says so, claims
+    redeliver(h, sent)
+    await wait_for(lambda: any("answered already" in r.getMessage() for r in caplog.records))
+    assert answers_since(h, mark) == first and "too late" in first[0]
 
 
 @pytest.mark.parametrize("form", FORMS)

@@ -113,6 +113,23 @@ async def test_messages_dms_and_channel_permissions(server: SandboxServer, rest:
     assert (status, body) == (403, {"message": "Cannot send messages to this user", "code": 50007})
 
 
+async def test_an_enforced_nonce_returns_the_earlier_message(
+    server: SandboxServer, rest: Rest
+) -> None:
+    path = f"/channels/{ids(server)['general']}/messages"
+    before = len(server.driver.bot_messages("Demo", "general"))
+    once = {"content": "one", "nonce": "123.0", "enforce_nonce": True}
+    _, first, _ = await rest("POST", path, once)
+    _, again, _ = await rest("POST", path, {**once, "content": "two"})
+    assert again["id"] == first["id"] and again["content"] == "one"
+    _, loose, _ = await rest("POST", path, {"content": "three", "nonce": "123.0"})
+    assert loose["id"] != first["id"]  # without enforce_nonce a nonce is only echoed
+    status, body, _ = await rest("POST", path, {"content": "x", "nonce": "9" * 26})
+    assert (status, body["code"]) == (400, 50035)
+    assert len(server.driver.bot_messages("Demo", "general")) == before + 2
+    assert server.core.nonce_repeats == 1
+
+
 async def test_rate_limit_switch_answers_429_like_discord(
     server: SandboxServer, rest: Rest
 ) -> None:
