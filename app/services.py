@@ -10,7 +10,6 @@ from __future__ import annotations
 from app.config import Settings
 from app.coord import Coordination
 from app.db.connect import Database, PoolStats
-from app.db.schema import MIGRATIONS_DIR
 from app.domain.economy import Bank
 from app.domain.guilds import GuildConfigs
 from app.domain.leaderboard import Leaderboard
@@ -46,12 +45,7 @@ class Services:
     @classmethod
     async def open(cls, settings: Settings) -> Services:
         """Open the database (in the calling task's context) and the coordination parts."""
-        database = await Database.open(
-            settings.database_url,
-            settings.db_pool_min,
-            settings.db_pool_max,
-            settings.migrations_dir or MIGRATIONS_DIR,
-        )
+        database = await Database.open_configured(settings)
         coord = Coordination.from_settings(settings, on_lock_wait=metrics.REDIS_LOCK_WAIT.observe)
         return cls(
             coord,

@@ -60,7 +60,7 @@ class ChannelTable(LazyMapping[int, Channel]):
 
     def __contains__(self, channel_id: object) -> bool:
         try:
-            self[channel_id]  # type: ignore[index]
+            self[channel_id]  # type: ignore[index]  # loads it (__missing__)
         except (KeyError, TypeError):
             return False
         return True

@@ -217,7 +217,7 @@ class UserConverter(commands.Converter[discord.Member | discord.User], _UserOpti
 class ExportScopeConverter(UserConverter):
     """modlog-export's member, where the prefix word `all` means every case of the server."""
 
-    async def convert(self, ctx: Ctx, argument: str) -> discord.Member | discord.User | None:  # type: ignore[override]
+    async def convert(self, ctx: Ctx, argument: str) -> discord.Member | discord.User | None:  # type: ignore[override]  # None = all
         """`all` is None (the whole server); anything else names a user."""
         if argument.lower() == "all":
             return None
@@ -253,7 +253,7 @@ class BanDurationConverter(DurationConverter):
 
     hint = BAN_HINT
 
-    async def convert(self, ctx: Ctx, argument: str) -> timedelta | None:  # type: ignore[override]
+    async def convert(self, ctx: Ctx, argument: str) -> timedelta | None:  # type: ignore[override]  # None = no duration
         """None (and the word left for the next argument) unless it starts with a digit."""
         if not looks_like_duration(argument):
             give_back(ctx)
@@ -413,7 +413,7 @@ class TextChannelConverter(commands.Converter[discord.TextChannel], Transformer)
 class ChannelOrOffConverter(TextChannelConverter):
     """config modlog's channel: in prefix also the word `off` (or `none`), meaning no channel."""
 
-    async def convert(self, ctx: Ctx, argument: str) -> discord.TextChannel | None:  # type: ignore[override]
+    async def convert(self, ctx: Ctx, argument: str) -> discord.TextChannel | None:  # type: ignore[override]  # None = off
         """None for `off`, else the channel (refused when it cannot be found)."""
         if argument.strip().lower() in OFF_WORDS:
             return None

@@ -164,7 +164,7 @@ class RoundTripKeepAlive(KeepAliveHandler):
 
 def measure_round_trips() -> None:
     """Make every gateway connection of this process use :class:`RoundTripKeepAlive`."""
-    discord.gateway.KeepAliveHandler = RoundTripKeepAlive  # type: ignore[misc]
+    discord.gateway.KeepAliveHandler = RoundTripKeepAlive  # type: ignore[misc]  # replacing the class is the point
 
 
 # -- slash commands ----------------------------------------------------------------------------

@@ -91,7 +91,7 @@ async def _shard_guild_ids(bot: commands.AutoShardedBot, shard_id: int) -> list[
     after: int | None = None
     while True:
         page = await _retrying(
-            lambda cursor=after: bot.http.get_guilds(PAGE, after=cursor),  # type: ignore[misc]
+            lambda cursor=after: bot.http.get_guilds(PAGE, after=cursor),  # type: ignore[misc]  # lambda default: mypy cannot infer it
             "listing the bot's guilds",
         )
         ids = [int(g["id"]) for g in page]

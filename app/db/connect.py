@@ -13,7 +13,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import OperationalError
 
-from app.config import is_sqlite
+from app.config import Settings, is_sqlite
 from app.db.schema import APPLIED_QUERY, MIGRATIONS_DIR, schema_problem, shipped_migrations
 
 MODELS_MODULE = "app.db.models"
@@ -190,6 +190,16 @@ class Database:
         context.__enter__()
         await open_database(url, pool_min, pool_max)
         return cls(url, context, migrations)
+
+    @classmethod
+    async def open_configured(cls, settings: Settings) -> Database:
+        """Open the database `settings` name, with their pool size and migrations."""
+        return await cls.open(
+            settings.database_url,
+            settings.db_pool_min,
+            settings.db_pool_max,
+            settings.migrations_dir or MIGRATIONS_DIR,
+        )
 
     async def problem(self) -> str | None:
         """Why the database cannot serve (None when it can); raises when it does not answer.

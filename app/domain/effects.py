@@ -131,8 +131,8 @@ async def live(guild_id: int, target_id: int, kind: EffectKind) -> LiveEffect | 
         row = await Effect.get_or_none(guild_id=guild_id, target_id=target_id, kind=kind)
         if row is None or row.case_id is None:
             return None
-        number = await Case.filter(id=row.case_id).first().values_list("number", flat=True)
-        return LiveEffect(kind, int(number), row.until)  # type: ignore[call-overload]
+        case = await Case.get(id=row.case_id).only("id", "number")
+        return LiveEffect(kind, case.number, row.until)
 
     return await retrying(read)
 

@@ -23,7 +23,6 @@ from aiohttp import web
 from app.config import Settings
 from app.coord import Coordination
 from app.db.connect import Database
-from app.db.schema import MIGRATIONS_DIR
 from app.ops import metrics
 from app.ops.http import OpsServer, Probes
 from app.services import Services
@@ -145,12 +144,7 @@ async def run_web(settings: Settings) -> int:
     if not (settings.discord_token and settings.discord_client_id):
         log.error("the web console needs DISCORD_TOKEN and DISCORD_CLIENT_ID (and its secret)")
         return 2
-    database = await Database.open(
-        settings.database_url,
-        settings.db_pool_min,
-        settings.db_pool_max,
-        settings.migrations_dir or MIGRATIONS_DIR,
-    )
+    database = await Database.open_configured(settings)
     store = open_store(settings.redis_url)
     console = build_console(
         settings, settings.discord_api_base, settings.discord_token, store, database

@@ -98,7 +98,7 @@ async def test_pardoning_an_old_ban_leaves_the_newer_one(backend: Backend) -> No
     temp = await cases.open_case(G, "tempban", 100, MOD_A, "x", timedelta(days=1))
     assert (await cases.get_case(G, third.number)).state == CaseState.EXPIRED
     await cases.pardon(G, third.number, MOD_A, "y")
-    assert (await cases.live_effect(G, 100, EffectKind.BAN)).number == temp.number  # type: ignore[union-attr]
+    assert (await cases.live_effect(G, 100, EffectKind.BAN)).number == temp.number  # type: ignore[union-attr]  # None fails the test
     lifted = await cases.pardon(G, temp.number, MOD_A, "z")
     assert lifted.lift_state == ActionState.PENDING
     assert await cases.live_effect(G, 100, EffectKind.BAN) is None
@@ -119,7 +119,7 @@ async def test_an_applied_kick_or_ban_ends_a_timeout(backend: Backend) -> None:
     await cases.open_case(G, "timeout", 100, MOD_A, "", timedelta(hours=1))
     ban = await cases.open_case(G, "ban", 100, MOD_A, "")
     await outbox.settle(G, ban.number, action=ActionState.FAILED, note="403")
-    assert (await cases.live_effect(G, 100, EffectKind.TIMEOUT)).number == 3  # type: ignore[union-attr]
+    assert (await cases.live_effect(G, 100, EffectKind.TIMEOUT)).number == 3  # type: ignore[union-attr]  # None fails the test
     await cases.open_case(G, "ban", 100, MOD_B, "by hand", done_in_discord=True)
     assert await cases.live_effect(G, 100, EffectKind.TIMEOUT) is None
 

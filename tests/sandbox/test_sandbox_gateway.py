@@ -306,7 +306,7 @@ def discord_keep_alive() -> type:
     """discord.py's own keep-alive class, even if a bot in this process replaced it."""
     cls: type = discord.gateway.KeepAliveHandler
     while cls.__module__ != "discord.gateway":
-        cls = cls.__base__  # type: ignore[assignment]
+        cls = cls.__base__  # type: ignore[assignment]  # up to the class that defines it
     return cls
 
 

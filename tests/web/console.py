@@ -42,7 +42,7 @@ def console_settings(sandbox: SandboxServer, **changes: object) -> Settings:
         discord_client_id=str(sandbox.world.application_id),
         discord_client_secret=CLIENT_SECRET,
         discord_authorize_url=sandbox.url + "/oauth2/authorize",
-        **changes,  # type: ignore[arg-type]
+        **changes,  # type: ignore[arg-type]  # test overrides of typed fields
     )
 
 
