@@ -87,6 +87,8 @@ class Outcome:
     calls: int
     answers: dict[str, dict[str, int]]
     errors: dict[str, str]
+    #: The route 429s: "METHOD route", seconds after the pods were started.
+    limited: list[tuple[str, float]]
 
     def as_dict(self) -> dict[str, Any]:
         """For the facts."""
@@ -231,6 +233,7 @@ async def start_pods(pods: Pods, server: SandboxServer, budget: str) -> list[Bot
 async def measure(mode: str, budget: str, plan: Plan, pods: Pods, server: SandboxServer) -> Outcome:
     """One mode: start the pods, offer the load, wait for the answers, read the ledger."""
     await reset_xp(pods.db.url, pods.redis_url)
+    started = time.time()
     processes = await start_pods(pods, server, budget)
     try:
         if budget == "true":
@@ -252,6 +255,11 @@ async def measure(mode: str, budget: str, plan: Plan, pods: Pods, server: Sandbo
         calls=stats.total(GLOBAL_COUNTED),
         answers=answers,
         errors=load.errors,
+        limited=[
+            (f"{c.method} {c.route}", round(c.time - started, 1))
+            for c in server.driver.rest_calls(status=429)
+            if c.scope == "user" and c.time >= started
+        ],
     )
 
 
@@ -294,6 +302,12 @@ async def run(ctx: RunContext) -> Result:
         "wait until the queue is short, so under a sustained 3x load most come after the "
         "commands.",
     ]
+    result.notes += [
+        f"{o.mode}: route 429s on " + ", ".join(f"{route} ({at:g} s after the pods started)"
+                                                for route, at in o.limited)
+        for o in outcomes
+        if o.limited and o.mode == "shared limiter"
+    ]  # fmt: skip
     return result
 
 
