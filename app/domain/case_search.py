@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -71,13 +71,30 @@ def parse_state(value: str | None) -> CaseState | None:
     return _named(CaseState, value, "a case state")
 
 
+def parse_day(value: str | None, what: str, days: int = 0) -> datetime | None:
+    """The start (UTC) of the day written YYYY-MM-DD, `days` later (empty: no bound).
+
+    Anything else is refused with the format, never read as no bound.
+    """
+    if not value:
+        return None
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"The {what} date {value[:20]!r} is not a date: write it as YYYY-MM-DD."
+        ) from None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=days)
+
+
 def _named(kind: type[E], value: str | None, what: str) -> E | None:
     if not value:
         return None
     try:
-        return kind(value)
+        return kind(value.strip().lower())
     except ValueError:
-        raise InvalidInput(f"{value!r} is not {what}.") from None
+        names = ", ".join(k.value for k in kind)
+        raise InvalidInput(f"{value[:20]!r} is not {what}: use one of {names}.") from None
 
 
 def _like_pattern(word: str) -> str:

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jinja2
 from aiohttp import web
 
 from app.domain.authority import MANAGE
-from app.domain.case_search import CaseQuery, all_matches, parse_action, parse_state, search_cases
+from app.domain.case_search import (
+    CaseQuery,
+    all_matches,
+    parse_action,
+    parse_day,
+    parse_state,
+    search_cases,
+)
 from app.domain.economy import Bank
 from app.domain.errors import CaseNotFound, DomainError
 from app.domain.export import case_row, to_csv, to_json
@@ -37,17 +43,6 @@ def _int(value: str | None, what: str) -> int | None:
     return int(value)
 
 
-def _date(value: str | None, what: str, days: int = 0) -> datetime | None:
-    """The start of that day (UTC), `days` later; the form's "to" day is included."""
-    if not value:
-        return None
-    try:
-        day = datetime.fromisoformat(value).replace(tzinfo=UTC)
-    except ValueError:
-        raise DomainError(f"The {what} date is not a date (YYYY-MM-DD).") from None
-    return day + timedelta(days=days)
-
-
 def query_of(reader: Reader, form: Any) -> CaseQuery:
     """The search the form asks for, within the reader's guild and never about the reader."""
     return CaseQuery(
@@ -57,8 +52,8 @@ def query_of(reader: Reader, form: Any) -> CaseQuery:
         moderator_id=_int(form.get("moderator"), "moderator"),
         action=parse_action(form.get("action")),
         state=parse_state(form.get("state")),
-        since=_date(form.get("since"), "from"),
-        until=_date(form.get("until"), "to", days=1),
+        since=parse_day(form.get("since"), "from"),
+        until=parse_day(form.get("until"), "to", days=1),
         leave_out=reader.session.user_id,
     )
 

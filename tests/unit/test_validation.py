@@ -1,11 +1,19 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from app.domain import validation
-from app.domain.errors import InvalidAmount, InvalidDuration, InvalidId, InvalidReason
+from app.domain.case_search import parse_day, parse_state
+from app.domain.errors import (
+    InvalidAmount,
+    InvalidDuration,
+    InvalidId,
+    InvalidInput,
+    InvalidReason,
+)
+from app.domain.types import CaseState
 
 
 @given(st.integers(min_value=1, max_value=1000))
@@ -58,3 +66,14 @@ def test_text_from_discord_is_cleaned_and_clipped_not_refused() -> None:
     long = clean("x" * 5000)
     assert len(long) == validation.MAX_REASON and long.endswith("…")
     assert validation.reason(long, required=True) == long  # storable as it is
+
+
+def test_case_search_days_and_states_are_read_strictly() -> None:
+    assert parse_day("2026-11-30", "to", days=1) == datetime(2026, 12, 1, tzinfo=UTC)
+    assert parse_day("", "from") is None and parse_state(None) is None
+    assert parse_state(" Pardoned ") is CaseState.PARDONED
+    for bad in ("30/11/2026", "2026-02-30", "yesterday", "٢٠٢٦-١١-٠١", "9" * 500):
+        with pytest.raises(InvalidInput, match="YYYY-MM-DD"):
+            parse_day(bad, "from")
+    with pytest.raises(InvalidInput, match="use one of active, expired, pardoned"):
+        parse_state("activ")

@@ -27,7 +27,7 @@ from app.bot.paginator import Paginator
 from app.bot.privacy import send_private
 from app.bot.render import fill_lines, make_embed, mention
 from app.domain.authority import CaseOperation
-from app.domain.case_search import CaseQuery, search_cases
+from app.domain.case_search import CaseQuery, parse_day, parse_state, search_cases
 from app.domain.effects import EFFECT_OF
 from app.domain.moderation import CasePage
 from app.domain.types import ActionState
@@ -101,6 +101,9 @@ class History(GuildCog):
         member="Only cases about them",
         action="Only this kind of action",
         moderator="Only cases by them",
+        state="Only cases in this state: active, expired or pardoned",
+        since="Only cases from this day on (YYYY-MM-DD, UTC)",
+        until="Only cases up to this day, included (YYYY-MM-DD, UTC)",
     )
     async def modlog_search(
         self,
@@ -109,6 +112,9 @@ class History(GuildCog):
         member: OptionalUser = None,
         action: ActionFilter = None,
         moderator: OptionalUser = None,
+        state: str = "",
+        since: str = "",
+        until: str = "",
     ) -> None:
         """Search the server's cases by reason, newest first (prefix: sent by DM)."""
         assert ctx.guild is not None
@@ -120,6 +126,9 @@ class History(GuildCog):
             target_id=member.id if member else None,
             moderator_id=moderator.id if moderator else None,
             action=action,
+            state=parse_state(state),
+            since=parse_day(since, "from"),
+            until=parse_day(until, "to", days=1),
             leave_out=ctx.author.id,
         )
         query.words()  # a query too long is refused before anything is shown
