@@ -13,15 +13,16 @@ from app.ops import taskdump
 from testsupport.waiting import wait_for
 
 
-async def parked_forever(never: asyncio.Event) -> None:
+async def parked_forever(started: asyncio.Event, never: asyncio.Event) -> None:
+    started.set()
     await never.wait()
 
 
 async def test_sigusr1_logs_where_each_task_waits(caplog: pytest.LogCaptureFixture) -> None:
     loop = asyncio.get_running_loop()
-    never = asyncio.Event()
-    task = asyncio.create_task(parked_forever(never), name="stuck-one")
-    await asyncio.sleep(0)  # let it reach its await
+    started, never = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(parked_forever(started, never), name="stuck-one")
+    await started.wait()  # it set this on its way to its own await, where it now is
     taskdump.install(loop)
     try:
         with caplog.at_level(logging.WARNING, logger="app.ops.taskdump"):
