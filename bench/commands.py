@@ -28,13 +28,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.data import connect, copy_members, fetch_value, redis_client
 from bench.harness import Benchmark, Result, RunContext, Scale, progress
 from bench.processes import Pods, cpu, pods_for
+from bench.profile import Profile
 from bench.tables import Table, ratio
 from bench.timing import Run, closed_loop, open_loop
 from bench.traffic import (
@@ -223,18 +228,29 @@ async def measure(
         progress(f"{workload.bot}: {workload.name} at {load}")
         cpu0 = cpu(bots)
         operation = workload.make()
-        with quiet_gc():
-            if rate is None:
-                run = await closed_loop(
-                    operation, plan.callers, ops=workload.limit, seconds=plan.saturation_s
-                )
-            else:
-                run = await open_loop(operation, rate, plan.step_s)
+        profile = profiling(workload, bots[0], plan.step_s) if rate == max(plan.rates) else None
+        async with profile or nullcontext():
+            with quiet_gc():
+                if rate is None:
+                    run = await closed_loop(
+                        operation, plan.callers, ops=workload.limit, seconds=plan.saturation_s
+                    )
+                else:
+                    run = await open_loop(operation, rate, plan.step_s)
         steps.append(Step(workload, load, run, cpu(bots) - cpu0))
         if chat_check is not None:
             leveled = await count(chat_check, "SELECT count(*) FROM members WHERE level >= 1")
             checks.append({"load": load, "level_ups_seen": run.outcomes["ok"], "rows": leveled})
     return steps, checks
+
+
+def profiling(workload: Workload, bot: BotProcess, seconds: float) -> Profile | None:
+    """A py-spy profile of `bot` for the step, when BENCH_PROFILE names a directory for it."""
+    folder = os.environ.get("BENCH_PROFILE")
+    if not folder:
+        return None
+    name = re.sub(r"[^a-z0-9]+", "-", f"{workload.bot} {workload.name}".lower()).strip("-")
+    return Profile(bot.pid, Path(folder) / name, seconds)
 
 
 async def warm_up(operations: list[Operation], count_each: int) -> None:
@@ -290,9 +306,7 @@ async def run_ours(
     return steps, facts
 
 
-async def run_bare(
-    server: SandboxServer, traffic: Traffic, plan: Plan, pods: Pods
-) -> list[Step]:
+async def run_bare(server: SandboxServer, traffic: Traffic, plan: Plan, pods: Pods) -> list[Step]:
     """The bare discord.py bot in two processes: /ping and a message "ping"."""
     bots: list[BotProcess] = []
     try:

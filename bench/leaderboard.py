@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from app.coord.leaderboard_cache import RedisLeaderboard, Standing
+from app.coord.leaderboard_cache import Ranked, RedisLeaderboard, Standing
 from app.coord.redis_link import RedisLink
 from app.domain.leaderboard import Leaderboard
 from bench.data import (
@@ -68,7 +68,7 @@ class MissingCache:
     async def record(self, guild_id: int, standings: Sequence[Standing]) -> None:
         """Nothing to write."""
 
-    async def page(self, guild_id: int, offset: int, limit: int) -> list[tuple[int, int]] | None:
+    async def page(self, guild_id: int, offset: int, limit: int) -> list[Ranked] | None:
         """Always a miss."""
         return None
 
@@ -79,6 +79,9 @@ class MissingCache:
     async def rebuild(self, guild_id: int, rows: AsyncIterator[list[Standing]]) -> bool:
         """Never rebuilds (the snapshot is not read)."""
         return False
+
+    async def name(self, guild_id: int, user_id: int, name: str) -> None:
+        """Nothing to write."""
 
 
 def balances(count: int, rng: random.Random) -> list[int]:

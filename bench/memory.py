@@ -212,7 +212,6 @@ def tables(samples: list[Sample], sizes: tuple[int, int]) -> list[Table]:
 
 BENCHMARK = Benchmark(
     "memory",
-    "resident memory of one bot process per 1,000 guilds: ours against discord.py's "
-    "defaults",
+    "resident memory of one bot process per 1,000 guilds: ours against discord.py's defaults",
     run,
 )

@@ -22,8 +22,7 @@ def main(argv: list[str]) -> int:
         rest = argv[1:at] + argv[at + 2 :]
         return console_main(rest, _factory(argv[at + 1]))
     print(
-        "usage: python -m sandbox serve [options] | console --bot-factory MODULE:FUNC "
-        "[options]",
+        "usage: python -m sandbox serve [options] | console --bot-factory MODULE:FUNC [options]",
         file=sys.stderr,
     )
     return 2

@@ -80,9 +80,7 @@ class OAuth2:
         query = request.query
         if query.get("client_id") != self.client_id or query.get("response_type") != "code":
             return web.Response(status=400, text="unknown client_id or response_type")
-        if query.get("code_challenge_method", "S256") != "S256" or not query.get(
-            "code_challenge"
-        ):
+        if query.get("code_challenge_method", "S256") != "S256" or not query.get("code_challenge"):
             return web.Response(status=400, text="PKCE with S256 is required here")
         hidden = "".join(
             f'<input type="hidden" name="{name}" value="{html.escape(query.get(name, ""))}">'

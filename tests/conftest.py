@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, TypeVar
 
 import asyncpg
@@ -19,6 +22,7 @@ from tortoise.exceptions import OperationalError
 from app.coord import Coordination
 from app.db.connect import close_database, open_database
 from app.db.migrate import run_migrations
+from app.ops.taskdump import dump_tasks
 from app.services import Services
 from tests.services import pg_base_url, redis_url
 from testsupport.databases import create_database, drop_database
@@ -30,6 +34,26 @@ T = TypeVar("T")
 # for taking longer than hypothesis's default 200 ms per example.
 hypothesis_settings.register_profile("guildbot", deadline=None)
 hypothesis_settings.load_profile("guildbot")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> Iterator[None]:
+    """Before pytest-timeout fails a hung test, log where each asyncio task is waiting.
+
+    Its own dump shows threads only, and a hung test's thread just waits in the event loop.
+    """
+    yield
+    if settings.method != "signal":
+        return
+    time_out = signal.getsignal(signal.SIGALRM)
+
+    def dump_then_time_out(signum: int, frame: FrameType | None) -> None:
+        with suppress(RuntimeError):  # no loop running: nothing to dump
+            dump_tasks(f"timeout of {item.nodeid}")
+        if callable(time_out):
+            time_out(signum, frame)
+
+    signal.signal(signal.SIGALRM, dump_then_time_out)
 
 
 def run_in_thread(coro: Coroutine[Any, Any, T]) -> T:

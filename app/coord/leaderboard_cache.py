@@ -7,6 +7,10 @@ to 20 digits, so ZRANGE's ascending score-then-lexicographic order is exactly th
 Every entry carries the account's version (incremented with each coin movement in the same
 transaction), and a write only lands when its version is newer: write-throughs that arrive out
 of order, or during a rebuild, can never put an older balance over a newer one.
+
+The members' last recorded display names are kept beside the scores (written by each rebuild
+and when a profile sees a new name), so that a page names the members who left without asking
+the database. A name is cosmetic and not versioned: the last write wins.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import bisect
 import logging
 import secrets
 from collections.abc import AsyncIterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.typing import EncodableT, FieldT
 
 from app.coord.redis_link import RedisLink, RedisUnavailable
 
@@ -28,11 +34,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Standing:
-    """One account's position data: who, how many coins, and its version."""
+    """One account's position data: who, how many coins, its version (and its last name)."""
 
     user_id: int
     coins: int
     version: int
+    #: The last display name recorded; None leaves the cached name as it is.
+    name: str | None = None
+
+
+class Ranked(NamedTuple):
+    """One line of a cached page: who, how many coins, the last recorded name ("": none)."""
+
+    user_id: int
+    coins: int
+    name: str
 
 
 class LeaderboardCache(Protocol):
@@ -42,8 +58,8 @@ class LeaderboardCache(Protocol):
         """Apply balances newer than the cached ones."""
         ...
 
-    async def page(self, guild_id: int, offset: int, limit: int) -> list[tuple[int, int]] | None:
-        """(user_id, coins) from `offset`, richest first."""
+    async def page(self, guild_id: int, offset: int, limit: int) -> list[Ranked] | None:
+        """`limit` lines from `offset`, richest first."""
         ...
 
     async def rank(self, guild_id: int, user_id: int) -> int | None:
@@ -54,6 +70,10 @@ class LeaderboardCache(Protocol):
         """Load the guild from a database snapshot; False when it could not."""
         ...
 
+    async def name(self, guild_id: int, user_id: int, name: str) -> None:
+        """Record a member's new display name."""
+        ...
+
 
 class LocalLeaderboard:
     """A sorted list per guild, for the embedded single-process default."""
@@ -61,6 +81,7 @@ class LocalLeaderboard:
     def __init__(self) -> None:
         self._order: dict[int, list[tuple[int, int]]] = {}
         self._known: dict[int, dict[int, Standing]] = {}
+        self._names: dict[int, dict[int, str]] = {}
         self._complete: set[int] = set()
 
     async def record(self, guild_id: int, standings: Sequence[Standing]) -> None:
@@ -76,12 +97,13 @@ class LocalLeaderboard:
             bisect.insort(order, (-new.coins, new.user_id))
             known[new.user_id] = new
 
-    async def page(self, guild_id: int, offset: int, limit: int) -> list[tuple[int, int]] | None:
-        """(user_id, coins) from `offset`, or None before the first rebuild."""
+    async def page(self, guild_id: int, offset: int, limit: int) -> list[Ranked] | None:
+        """`limit` lines from `offset`, or None before the first rebuild."""
         if guild_id not in self._complete:
             return None
+        names = self._names.get(guild_id, {})
         rows = self._order[guild_id][offset : offset + limit]
-        return [(user_id, -score) for score, user_id in rows]
+        return [Ranked(user_id, -score, names.get(user_id, "")) for score, user_id in rows]
 
     async def rank(self, guild_id: int, user_id: int) -> int | None:
         """1-based rank, or None when unknown."""
@@ -96,10 +118,17 @@ class LocalLeaderboard:
         """Load every account from the database snapshot."""
         async for chunk in rows:
             await self.record(guild_id, chunk)
+            for s in chunk:
+                if s.name is not None:
+                    await self.name(guild_id, s.user_id, s.name)
         self._order.setdefault(guild_id, [])
         self._known.setdefault(guild_id, {})
         self._complete.add(guild_id)
         return True
+
+    async def name(self, guild_id: int, user_id: int, name: str) -> None:
+        """Record a member's new display name."""
+        self._names.setdefault(guild_id, {})[user_id] = name
 
 
 _RECORD = """
@@ -113,9 +142,14 @@ end
 return 1
 """
 
+# KEYS: zset, complete marker, names. {ids and scores, names} or false when incomplete.
 _PAGE = """
 if redis.call('EXISTS', KEYS[2]) == 0 then return false end
-return redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
+local z = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES')
+if #z == 0 then return {z, {}} end
+local ids = {}
+for i = 1, #z, 2 do ids[#ids + 1] = z[i] end
+return {z, redis.call('HMGET', KEYS[3], unpack(ids))}
 """
 
 _RANK = """
@@ -171,6 +205,11 @@ class RedisLeaderboard:
         tag = f"lb:{{{guild_id}}}"
         return f"{tag}:z", f"{tag}:v", f"{tag}:ok"
 
+    @staticmethod
+    def names_key(guild_id: int) -> str:
+        """The hash of the guild's last recorded display names, by padded user id."""
+        return f"lb:{{{guild_id}}}:n"
+
     async def _forget_dirty(self) -> None:
         """Drop the markers of guilds written while Redis was away (kept until that worked)."""
         dirty = set(self._dirty)
@@ -212,18 +251,23 @@ class RedisLeaderboard:
         if standings:
             self._dirty.add(guild_id)
 
-    async def page(self, guild_id: int, offset: int, limit: int) -> list[tuple[int, int]] | None:
-        """(user_id, coins) from `offset`, or None when missing or Redis is away."""
+    async def page(self, guild_id: int, offset: int, limit: int) -> list[Ranked] | None:
+        """`limit` lines from `offset` with their names, or None when missing or Redis is away."""
         zset, _, marker = self.keys(guild_id)
+        names_key = self.names_key(guild_id)
         try:
             raw = await self.link.run(
-                lambda r: r.eval(_PAGE, 2, zset, marker, offset, offset + limit - 1)
+                lambda r: r.eval(_PAGE, 3, zset, marker, names_key, offset, offset + limit - 1)
             )
         except RedisUnavailable:
             return None
         if raw is None:
             return None
-        return [(int(raw[i]), -int(float(raw[i + 1]))) for i in range(0, len(raw), 2)]
+        scores, names = raw
+        return [
+            Ranked(int(scores[2 * i]), -int(float(scores[2 * i + 1])), (name or b"").decode())
+            for i, name in enumerate(names)
+        ]
 
     async def rank(self, guild_id: int, user_id: int) -> int | None:
         """1-based rank, or None when missing, unknown or Redis is away."""
@@ -250,7 +294,7 @@ class RedisLeaderboard:
             if not await self.link.run(lambda r: r.set(building, token, nx=True, ex=120)):
                 return False
             async for chunk in rows:
-                await self._load_chunk(tmp_z, tmp_v, chunk)
+                await self._load_chunk(guild_id, (tmp_z, tmp_v), chunk)
             await self.link.run(
                 lambda r: r.eval(_FINISH, 5, zset, versions, tmp_z, tmp_v, marker, self.ttl)
             )
@@ -259,16 +303,27 @@ class RedisLeaderboard:
         except RedisUnavailable:
             return False
 
-    async def _load_chunk(self, tmp_z: str, tmp_v: str, chunk: list[Standing]) -> None:
+    async def _load_chunk(self, guild_id: int, tmp: tuple[str, str], chunk: list[Standing]) -> None:
         if not chunk:
             return
+        tmp_z, tmp_v = tmp
+        names: dict[FieldT, EncodableT] = {
+            _member(s.user_id): s.name for s in chunk if s.name is not None
+        }
 
         async def load(r: Redis) -> list[Any]:
             pipe = r.pipeline(transaction=False)
             pipe.zadd(tmp_z, {_member(s.user_id): -s.coins for s in chunk})
             pipe.hset(tmp_v, mapping={_member(s.user_id): s.version for s in chunk})
+            if names:
+                pipe.hset(self.names_key(guild_id), mapping=names)
             pipe.expire(tmp_z, 300)
             pipe.expire(tmp_v, 300)
             return await pipe.execute()
 
         await self.link.run(load)
+
+    async def name(self, guild_id: int, user_id: int, name: str) -> None:
+        """Record a member's new display name (while Redis is away, the next rebuild does)."""
+        with suppress(RedisUnavailable):
+            await self.link.run(lambda r: r.hset(self.names_key(guild_id), _member(user_id), name))

@@ -127,9 +127,11 @@ class Bank:
                 ignore_conflicts=True,
             )
             member = await Member.get(guild_id=guild_id, user_id=user_id)
+            await self.coord.leaderboard.name(guild_id, user_id, member.display_name)
         elif display_name is not None and member.display_name != name:
             await Member.filter(id=member.id).update(display_name=name)
             member.display_name = name
+            await self.coord.leaderboard.name(guild_id, user_id, name)
         return profile_of(member)
 
     async def display_names(self, guild_id: int, user_ids: Iterable[int]) -> dict[int, str]:

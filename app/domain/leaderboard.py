@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,21 +30,23 @@ REBUILD_CHUNK = 5_000
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One line of a leaderboard page."""
+    """One line of a leaderboard page; `name` is the last display name recorded ("": none)."""
 
     rank: int
     user_id: int
     coins: int
+    name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """A leaderboard page and where it was read from."""
+    """A leaderboard page, whether another follows, and where it was read from."""
 
     number: int
     per_page: int
     entries: list[Entry]
     source: Literal["cache", "database"]
+    has_next: bool = False
 
 
 class Leaderboard:
@@ -55,14 +57,18 @@ class Leaderboard:
         self._rebuilding: dict[int, asyncio.Task[bool]] = {}
 
     async def page(self, guild_id: int, number: int = 1, per_page: int = 10) -> Page:
-        """Page `number` (1-based) of the guild's ranking."""
+        """Page `number` (1-based) of the guild's ranking and whether a next page has anyone.
+
+        The page is read with one line more than it shows: one cache round trip tells both.
+        """
         validation.snowflake(guild_id, "guild")
         if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_PAGE:
             raise InvalidInput(f"The page must be a whole number from 1 to {MAX_PAGE:,}.")
         if not 1 <= per_page <= 25:
             raise InvalidInput("A page holds 1 to 25 entries.")
         offset = (number - 1) * per_page
-        rows = await self.cache.page(guild_id, offset, per_page)
+        rows: Sequence[tuple[int, int, str]] | None
+        rows = await self.cache.page(guild_id, offset, per_page + 1)
         source: Literal["cache", "database"] = "cache"
         if rows is None:
             self.refresh_soon(guild_id)
@@ -71,11 +77,12 @@ class Leaderboard:
                 Member.filter(guild_id=guild_id)
                 .order_by("-coins", "user_id")
                 .offset(offset)
-                .limit(per_page)
-                .values_list("user_id", "coins")
+                .limit(per_page + 1)
+                .values_list("user_id", "coins", "display_name")
             )
-        entries = [Entry(offset + i + 1, u, c) for i, (u, c) in enumerate(rows) if c > 0]
-        return Page(number, per_page, entries, source)
+        ranked = [Entry(offset + i + 1, u, c, name) for i, (u, c, name) in enumerate(rows) if c > 0]
+        has_next = len(ranked) > per_page and number < MAX_PAGE
+        return Page(number, per_page, ranked[:per_page], source, has_next)
 
     async def rank(self, guild_id: int, user_id: int) -> int:
         """The member's 1-based rank in the guild; ProfileNotFound if never seen.
@@ -125,16 +132,16 @@ class Leaderboard:
 
 
 async def snapshot(guild_id: int, chunk: int = REBUILD_CHUNK) -> AsyncIterator[list[Standing]]:
-    """Every account of a guild with its version, in chunks by primary key."""
+    """Every account of a guild with its version and name, in chunks by primary key."""
     last = 0
     while True:
         rows = await (
             Member.filter(guild_id=guild_id, id__gt=last)
             .order_by("id")
             .limit(chunk)
-            .values_list("id", "user_id", "coins", "version")
+            .values_list("id", "user_id", "coins", "version", "display_name")
         )
         if not rows:
             return
-        yield [Standing(u, c, v) for _, u, c, v in rows]
+        yield [Standing(u, c, v, name) for _, u, c, v, name in rows]
         last = rows[-1][0]

@@ -29,10 +29,10 @@ def task_stack(task: asyncio.Task[object]) -> str:
     return " | ".join(frames) or "(not started or finished)"
 
 
-def dump_tasks() -> None:
-    """Log the stack of every task of the running loop."""
+def dump_tasks(reason: str = "SIGUSR1") -> None:
+    """Log the stack of every task of the running loop, under `reason`."""
     tasks = sorted(asyncio.all_tasks(), key=lambda t: t.get_name())
-    log.warning("SIGUSR1: %d task(s)", len(tasks))
+    log.warning("%s: %d task(s)", reason, len(tasks))
     for task in tasks:
         log.warning("task %s: %s", task.get_name(), task_stack(task))
 

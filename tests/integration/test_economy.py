@@ -129,6 +129,30 @@ async def test_leaderboard_and_rank(backend: Backend) -> None:
         await backend.leaderboard.rank(G, 999)
 
 
+async def test_a_page_carries_the_recorded_names_and_whether_another_follows(
+    backend: Backend,
+) -> None:
+    """One read tells the page, the names of its members and whether a next page has anyone,
+    from the database and from the cache alike."""
+    for user, name in [(30, "Ada"), (31, "Grace"), (32, "")]:
+        await backend.bank.profile(G, user, name)
+        await backend.bank.grant(G, ADMIN, user, 100 - user)
+    await backend.bank.profile(G, 33, "Holds nothing")
+    for source in ("database", "cache"):
+        first = await backend.leaderboard.page(G, 1, per_page=2)
+        assert first.source == source
+        assert [(e.user_id, e.name) for e in first.entries] == [(30, "Ada"), (31, "Grace")]
+        assert first.has_next, source
+        last = await backend.leaderboard.page(G, 2, per_page=2)
+        assert [(e.user_id, e.name) for e in last.entries] == [(32, "")]
+        assert not last.has_next, source  # 33 holds no coins: nobody is on page 3
+        await backend.leaderboard.refresh_soon(G)
+    await backend.bank.profile(G, 31, "Grace H.")  # a new name reaches the cache at once
+    again = await backend.leaderboard.page(G, 1, per_page=2)
+    assert again.source == "cache"
+    assert [e.name for e in again.entries] == ["Ada", "Grace H."]
+
+
 async def test_closing_stops_a_rebuild_in_flight(backend: Backend) -> None:
     """A rebuild left running would write a closed bot's cache (and leak into the next test)."""
     await backend.bank.grant(G, ADMIN, 20, 30)

@@ -37,12 +37,13 @@ async def test_local_leaderboard_orders_and_ignores_old_versions() -> None:
     board = LocalLeaderboard()
 
     async def rows() -> AsyncIterator[list[Standing]]:
-        yield [Standing(3, 10, 1), Standing(1, 10, 1), Standing(2, 30, 1)]
+        yield [Standing(3, 10, 1, "Cee"), Standing(1, 10, 1), Standing(2, 30, 1, "Bee")]
 
     await board.rebuild(9, rows())
-    assert await board.page(9, 0, 10) == [(2, 30), (1, 10), (3, 10)]
+    assert await board.page(9, 0, 10) == [(2, 30, "Bee"), (1, 10, ""), (3, 10, "Cee")]
     await board.record(9, [Standing(3, 50, 2), Standing(2, 0, 1)])  # (2, v1) is not newer
-    assert await board.page(9, 0, 10) == [(3, 50), (2, 30), (1, 10)]
+    await board.name(9, 1, "Ay")
+    assert await board.page(9, 0, 10) == [(3, 50, "Cee"), (2, 30, "Bee"), (1, 10, "Ay")]
     assert await board.rank(9, 1) == 3 and await board.rank(9, 42) is None
     assert await board.page(10, 0, 10) is None  # never rebuilt: ask the database
 

@@ -26,7 +26,7 @@ from app.bot.people import members_among
 from app.bot.render import Field, fill_lines, make_embed, mention, one_line, timestamp
 from app.bot.render import amount as show
 from app.domain.economy import Bank, Receipt, TransferReceipt
-from app.domain.leaderboard import MAX_PAGE, Entry, Leaderboard
+from app.domain.leaderboard import Entry, Leaderboard
 from app.domain.levels import Progress
 from app.domain.types import Profile
 
@@ -58,8 +58,10 @@ class LeaderboardSource:
         present = await members_among(self.guild, ids)
         if present is None:  # the gateway did not answer: mentions at least name the present
             return {i: mention(i) for i in ids}
+        cached = {e.user_id: e.name for e in entries if e.name}
         gone = [i for i in ids if i not in present]
-        stored = await self.bank.display_names(self.guild.id, gone)
+        unnamed = [i for i in gone if i not in cached]
+        stored = {**cached, **await self.bank.display_names(self.guild.id, unnamed)}
         shown = {i: mention(i) for i in present}
         for user_id in gone:
             name = discord.utils.escape_markdown(one_line(stored.get(user_id, ""), 40))
@@ -75,15 +77,11 @@ class LeaderboardSource:
             for e in page.entries
         ]
         text, _ = fill_lines(lines)
-        probe_page = (index + 1) * PER_PAGE + 1
-        has_next = len(page.entries) == PER_PAGE and probe_page <= MAX_PAGE
-        if has_next:
-            has_next = bool((await self.board.page(self.guild.id, probe_page, 1)).entries)
         empty = "Nobody is on this page." if index else f"Nobody holds any {self.currency} yet."
         embed = make_embed(
             f"Leaderboard — {self.guild.name}", text or empty, footer=f"Page {index + 1}"
         )
-        return embed, has_next
+        return embed, page.has_next
 
 
 class Economy(GuildCog):
