@@ -47,18 +47,15 @@ INVALID_SLOT = 10
 _ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local route, major, exempt = ARGV[1], ARGV[2], ARGV[3] == '1'
-local interval, backlog = tonumber(ARGV[4]), tonumber(ARGV[5])
-local margin, learn_ms = tonumber(ARGV[6]), tonumber(ARGV[7])
-local not_before = now + tonumber(ARGV[8])
+local route, major = ARGV[1], ARGV[2]
+local interval, backlog = tonumber(ARGV[3]), tonumber(ARGV[4])
+local margin, learn_ms = tonumber(ARGV[5]), tonumber(ARGV[6])
+local not_before = now + tonumber(ARGV[7])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-local slot = now
-if not exempt then
-  slot = math.max(tat, not_before)
-  if slot - now > backlog then
-    local ahead = math.max(slot - now - math.max(backlog, 0), 0.25)
-    return {0, tostring(ahead), 'global', tostring(tat - now)}
-  end
+local slot = math.max(tat, not_before)
+if slot - now > backlog then
+  local ahead = math.max(slot - now - math.max(backlog, 0), 0.25)
+  return {0, tostring(ahead), 'global', tostring(tat - now)}
 end
 local bucket = redis.call('HGET', KEYS[2], route)
 local learning = 0
@@ -85,10 +82,8 @@ elseif bucket ~= '-' then
     redis.call('PEXPIRE', win, math.ceil((reset - now) * 1000) + 60000)
   end
 end
-if not exempt then
-  tat = slot + interval
-  redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 60000)
-end
+tat = slot + interval
+redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 60000)
 return {1, tostring(slot - now), '', tostring(tat - now), learning}
 """
 
@@ -249,21 +244,23 @@ class RedisRestBudget:
     async def admit(self, call: RestCall) -> Admission:
         """One EVAL; the local rules alone while Redis is away, and before it just after.
 
+        An interaction's callback and follow-ups never ask Redis: exempt from the global
+        limit, their bucket is their interaction's own, and one pod handles an interaction.
+
         While alone, only the refresh asks Redis whether it is back: a request never waits for
         that probe.
         """
-        if self._alone:
+        if self._alone or call.exempt:
             return await self.local.admit(call)
         own: Admission | None = None
         if time.time() < self._recovering_until:
             own = await self.local.admit(call)
-            if not own.granted or call.exempt:
+            if not own.granted:
                 return own
         pacing = self.pacing
         args = (
             call.route,
             call.major,
-            int(call.exempt),
             pacing.interval,
             pacing.backlog_for(call.priority),
             MARGIN,
@@ -296,10 +293,12 @@ class RedisRestBudget:
     async def report(self, call: RestCall, answer: Answer) -> None:
         """Teach the cluster (and this pod's fallback) what the answer says."""
         await self.local.report(call, answer)
+        if call.exempt and not answer.invalid:
+            return  # its bucket is its interaction's own, which only this pod uses: no Redis
         teaches = (call.route, call.major) in self._learning
         self._learning.discard((call.route, call.major))
         if answer.bucket is None and not answer.invalid and not teaches:
-            if call.exempt or call.route in self._plain_routes:
+            if call.route in self._plain_routes:
                 return
             if 200 <= answer.status < 300:
                 self._plain_routes.add(call.route)
@@ -308,7 +307,7 @@ class RedisRestBudget:
             call.route,
             call.major,
             answer.status,
-            answer.bucket or "",
+            "" if call.exempt else answer.bucket or "",  # an exempt call only counts as invalid
             "" if answer.limit is None else answer.limit,
             "" if answer.remaining is None else answer.remaining,
             answer.reset_after or answer.retry_after or 0.0,

@@ -182,13 +182,17 @@ class Schedule:
     learning: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def admit(self, call: RestCall, pacing: Pacing, now: float) -> Admission:
-        """Reserve a slot for `call` (global, then its route bucket at that slot)."""
-        slot = now
-        if not call.exempt:
-            slot = max(self.tat, now)
-            backlog = pacing.backlog_for(call.priority)
-            if slot - now > backlog:
-                return Admission(False, held_back(slot - now, backlog), "global")
+        """Reserve a slot for `call` (global, then its route bucket at that slot).
+
+        An interaction's callback and follow-ups go at once: they are exempt from the global
+        limit, and their bucket is their interaction's own (nothing is kept per interaction).
+        """
+        if call.exempt:
+            return Admission(True, 0.0)
+        slot = max(self.tat, now)
+        backlog = pacing.backlog_for(call.priority)
+        if slot - now > backlog:
+            return Admission(False, held_back(slot - now, backlog), "global")
         bucket = self.routes.get(call.route)
         if bucket is None:
             until = self.learning.get((call.route, call.major), 0.0)
@@ -201,8 +205,7 @@ class Schedule:
                 if window.remaining <= 0:
                     return Admission(False, window.reset_at - now, "route")
                 window.remaining -= 1
-        if not call.exempt:
-            self.tat = slot + pacing.interval
+        self.tat = slot + pacing.interval
         return Admission(True, slot - now)
 
     def pace(self, pacing: Pacing, now: float) -> float:
@@ -222,6 +225,8 @@ class Schedule:
 
     def learn(self, call: RestCall, answer: Answer, now: float) -> None:
         """What `answer` (to `call`, at `now`) tells about its route's bucket."""
+        if call.exempt:
+            return  # one interaction's own bucket: not worth keeping
         self.learning.pop((call.route, call.major), None)
         if answer.bucket is None:
             if 200 <= answer.status < 300:

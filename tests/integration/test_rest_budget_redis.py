@@ -12,7 +12,7 @@ import redis.asyncio as redis
 
 from app.coord.membership import Membership
 from app.coord.redis_link import RedisLink
-from app.coord.rest_budget import RedisRestBudget, RestPolicy
+from app.coord.rest_budget import ROUTES_KEY, RedisRestBudget, RestPolicy
 from app.coord.rest_schedule import Answer, Priority, RestCall
 from tests.services import private_redis
 from tests.unit.test_rest_schedule import BUCKET, MESSAGES
@@ -145,3 +145,20 @@ async def test_back_from_an_outage_the_shared_queue_starts_behind_what_a_pod_too
         finally:
             for pod in (a, b):
                 await pod.link.close()
+
+
+async def test_interaction_calls_never_reach_redis_unless_invalid(
+    budgets: list[RedisRestBudget], raw_redis: redis.Redis
+) -> None:
+    """Each interaction is a route of its own: stored in Redis, they would grow without end."""
+    a, b = budgets
+    bucket = {"X-RateLimit-Bucket": "i", "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "4"}
+    for i in range(20):
+        for path in (f"/interactions/{i}/tok{i}/callback", f"/webhooks/1/tok{i}"):
+            call = RestCall.of("POST", path)
+            assert (await a.admit(call)).granted
+            await a.report(call, Answer.of(200, bucket))
+    assert [key async for key in raw_redis.scan_iter("rest:*")] == []
+    expired = RestCall.of("POST", "/interactions/99/late/callback")
+    await a.report(expired, Answer.of(401, bucket))  # still counted as an invalid request
+    assert ((await b.refresh()).cluster_invalid, await raw_redis.hlen(ROUTES_KEY)) == (1, 0)

@@ -44,6 +44,18 @@ def test_the_global_pace_spaces_slots_and_holds_low_priority_back() -> None:
     assert schedule.admit(exempt, pacing, 100.15).wait == 0  # never queued
 
 
+def test_interaction_calls_go_at_once_and_leave_nothing_behind() -> None:
+    """A route per interaction token: kept, they would grow with every command ever run."""
+    schedule, pacing = Schedule(), Pacing.of(10.0)
+    for i in range(50):
+        for path in (f"/interactions/{i}/tok{i}/callback", f"/webhooks/1/tok{i}"):
+            call = RestCall.of("POST", path)
+            assert schedule.admit(call, pacing, 100.0).wait == 0
+            schedule.learn(call, Answer.of(200, BUCKET), 100.0)
+    assert not (schedule.routes or schedule.meta or schedule.windows or schedule.learning)
+    assert schedule.tat == 0.0  # nor do they take global slots
+
+
 def test_self_throttling_halves_the_rate_and_stops_low_priority() -> None:
     throttled = Pacing.of(10.0, throttled=True)
     assert throttled.interval == 0.2 and throttled.backlog_for(Priority.LOW) < 0
