@@ -40,7 +40,7 @@ from typing import Any
 from bench.data import connect, copy_members, fetch_value, redis_client
 from bench.harness import Benchmark, Result, RunContext, Scale, progress
 from bench.processes import Pods, cpu, pods_for
-from bench.profile import Profile
+from bench.profile import CATEGORIES, OTHER, Profile, by_category, read_stacks
 from bench.tables import Table, ratio
 from bench.timing import Run, closed_loop, open_loop
 from bench.traffic import (
@@ -362,6 +362,9 @@ async def run(ctx: RunContext) -> Result:
     result = ctx.result(plan.describe())
     steps, facts = await run_all(ctx, plan, world)
     result.tables += [steps_table(steps), ceiling_table(steps)]
+    folder = os.environ.get("BENCH_PROFILE")
+    if folder:
+        result.tables.append(profile_table(Path(folder)))
     result.facts.update(facts)
     result.facts["steps"] = [s.as_dict() for s in steps]
     result.notes += notes(facts)
@@ -472,6 +475,21 @@ def steps_table(steps: list[Step]) -> Table:
             f"{run.cpu_share:.0%}",
             f"{run.machine_share:.0%}",
         )
+    return table
+
+
+def profile_table(folder: Path) -> Table:
+    """Where the profiled bot process spent its samples at saturation, per workload."""
+    profiles = {path.stem: read_stacks(path) for path in sorted(folder.glob("*.txt"))}
+    table = Table(
+        "Where a bot process's CPU goes at saturation (py-spy, innermost frame)",
+        ["innermost frame in", *profiles],
+    )
+    shares = {name: by_category(stacks) for name, stacks in profiles.items()}
+    totals = {name: sum(stacks.values()) or 1 for name, stacks in profiles.items()}
+    for category in [name for name, _ in CATEGORIES] + [OTHER]:
+        table.add(category, *(f"{shares[n][category] / totals[n]:.0%}" for n in profiles))
+    table.add("samples", *(sum(stacks.values()) for stacks in profiles.values()))
     return table
 
 

@@ -2,7 +2,7 @@
 
 `Profile` samples one process for a step's length and writes two files: a flame graph
 (`<name>.svg`) and the same samples as collapsed stacks (`<name>.txt`, one line per distinct
-stack: `frame;frame;... count`), from which `self_time` and `inclusive_time` make the tables of
+stack: `frame;frame;... count`), from which `by_category` makes the table of
 docs/benchmarks.md. py-spy must be on PATH (`pip install py-spy`); it reads the process from
 outside (ptrace), so the bot runs unmodified.
 """
@@ -10,10 +10,8 @@ outside (ptrace), so the bot runs unmodified.
 from __future__ import annotations
 
 import asyncio
-import re
 import shutil
 from collections import Counter
-from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
@@ -72,33 +70,27 @@ def read_stacks(path: Path) -> Counter[tuple[str, ...]]:
     return stacks
 
 
-_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^:()]+)(?::\d+)?\)$")
+#: Where a sample's innermost frame runs, by the first match in its text.
+CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("kernel send/receive (socket write, epoll)", ("selector_events.py", "selectors.py")),
+    ("asyncio event loop", ("asyncio/",)),
+    ("aiohttp (REST requests)", ("aiohttp/", "yarl/", "multidict/")),
+    ("discord.py (gateway, models, webhooks)", ("discord/",)),
+    ("json", ("json/",)),
+    ("redis-py + hiredis", ("redis/",)),
+    ("asyncpg", ("asyncpg/",)),
+    ("Tortoise ORM + pypika", ("tortoise/", "pypika")),
+    ("our code (app/)", ("app/",)),
+    ("prometheus_client, logging", ("prometheus_client/", "logging/")),
+)
+OTHER = "other"
 
 
-def where(frame: str) -> str:
-    """`function (file)` without line numbers or site-packages prefixes."""
-    match = _FRAME.match(frame)
-    if match is None:
-        return frame
-    file = re.sub(r"^.*?(site-packages|lib/python3\.\d+)/", "", match["file"])
-    return f"{match['func']} ({file})"
-
-
-def self_time(stacks: Counter[tuple[str, ...]]) -> Counter[str]:
-    """Samples whose innermost frame is each function."""
+def by_category(stacks: Counter[tuple[str, ...]]) -> Counter[str]:
+    """Samples by where their innermost frame runs (CATEGORIES, else OTHER)."""
     out: Counter[str] = Counter()
     for frames, count in stacks.items():
-        out[where(frames[-1])] += count
-    return out
-
-
-def inclusive_time(stacks: Counter[tuple[str, ...]], match: Iterable[str]) -> Counter[str]:
-    """Samples with a frame whose text contains one of `match`, by the first one matched."""
-    wanted = list(match)
-    out: Counter[str] = Counter()
-    for frames, count in stacks.items():
-        for needle in wanted:
-            if any(needle in frame for frame in frames):
-                out[needle] += count
-                break
+        leaf = frames[-1]
+        name = next((n for n, keys in CATEGORIES if any(k in leaf for k in keys)), OTHER)
+        out[name] += count
     return out
