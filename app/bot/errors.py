@@ -196,7 +196,11 @@ async def currency_of(ctx: commands.Context[Any]) -> str:
     bot: Any = ctx.bot
     if ctx.guild is None or not getattr(bot, "has_services", False):
         return "coins"
-    config = await bot.services.guilds.cached(ctx.guild.id)
+    try:
+        config = await bot.services.guilds.cached(ctx.guild.id)
+    except Exception as error:  # the refusal is still answered, in plain "coins"
+        log.warning("could not read the currency's name of guild %s: %r", ctx.guild.id, error)
+        return "coins"
     return str(config.currency_name)
 
 

@@ -24,7 +24,7 @@ from tortoise.expressions import F
 
 from app.coord import Coordination
 from app.coord.leaderboard_cache import Standing
-from app.db import bank_functions
+from app.db import bank_functions, reads
 from app.db.bank_functions import Movement
 from app.db.models import LedgerEntry, Member, TransferRefusal
 from app.db.retry import retrying, transaction
@@ -160,7 +160,10 @@ class Bank:
 
     async def balance(self, guild_id: int, user_id: int) -> int:
         """Coins the member holds (a profile is created on first sight)."""
-        return (await self.profile(guild_id, user_id)).coins
+        validation.snowflake(guild_id, "guild")
+        validation.snowflake(user_id, "member")
+        coins = await reads.member_coins(guild_id, user_id)
+        return coins if coins is not None else (await self.profile(guild_id, user_id)).coins
 
     async def grant(
         self,

@@ -159,7 +159,7 @@ def check_startup(stdout: str, result: dict[str, Any]) -> None:
 
 def check_bank(stdout: str, result: dict[str, Any]) -> None:
     facts = result["facts"]
-    assert facts["anomalies"] == {}, facts["anomaly_examples"]
+    assert facts["anomalies"] == {}, "\n".join(map(repr, facts["anomaly_examples"]))
     assert len(facts["anomaly_kinds_checked"]) >= 10
     for kind in (
         "kill",

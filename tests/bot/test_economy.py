@@ -92,6 +92,28 @@ async def test_transfer_moves_coins_and_refuses_bad_requests(h: Harness, form: s
     assert await snapshot() == before
 
 
+@pytest.mark.parametrize("form", FORMS)
+async def test_a_settings_read_that_fails_leaves_the_coins_where_they_were(
+    h: Harness, form: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The currency's name is read before the coins move: once they moved, no database read
+    (PostgreSQL restarting) may stand between the move and its answer."""
+    caplog.set_level(logging.CRITICAL, logger="app.bot.errors")  # the failure is expected
+    await bank(h).grant(h.guild.id, h.id_of("admin"), h.id_of("m1"), 100)
+    before = await snapshot()
+
+    async def restarting(guild_id: int) -> object:
+        raise ConnectionResetError("the database restarts")
+
+    monkeypatch.setattr(h.bot.services.guilds, "cached", restarting)
+    reply = await h.run(form, "m1", "transfer", f"{h.mention('m2')} 30", member="m2", amount=30)
+    assert is_error(reply), reply.content
+    assert await snapshot() == before  # an error answer, and nothing moved
+    monkeypatch.undo()
+    sent = await h.run(form, "m1", "transfer", f"{h.mention('m2')} 30", member="m2", amount=30)
+    assert "Sent 30 coins" in sent.content
+
+
 async def test_transfer_prefix_refuses_text_amount(h: Harness) -> None:
     before = await snapshot()
     reply = await h.prefix("m1", f"transfer {h.mention('m2')} lots")

@@ -80,6 +80,16 @@ async def test_transfer_moves_coins_once_per_key(backend: Backend) -> None:
     await assert_ledger_replays(G)
 
 
+async def test_a_balance_read_opens_the_profile_of_a_member_never_seen(
+    backend: Backend,
+) -> None:
+    assert not await Member.filter(guild_id=G, user_id=88).exists()
+    assert await backend.bank.balance(G, 88) == 0
+    assert await Member.filter(guild_id=G, user_id=88).count() == 1
+    await backend.bank.grant(G, ADMIN, 88, 7)
+    assert (await backend.bank.balance(G, 88), await backend.bank.balance(G + 1, 88)) == (7, 0)
+
+
 async def test_transfer_refusals_write_nothing(backend: Backend) -> None:
     await backend.bank.grant(G, ADMIN, 1, 10)
     before = await LedgerEntry.all().count()

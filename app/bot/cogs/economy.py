@@ -7,8 +7,8 @@ that their work and its retries have until the interaction's 15-minute follow-up
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import discord
 from discord import app_commands
@@ -29,6 +29,9 @@ from app.domain.economy import Bank, Receipt, TransferReceipt
 from app.domain.leaderboard import Entry, Leaderboard
 from app.domain.levels import Progress
 from app.domain.types import Profile
+
+#: What a movement of coins returns.
+R = TypeVar("R", Receipt, TransferReceipt)
 
 Ctx = commands.Context[Any]
 PER_PAGE = 10
@@ -91,17 +94,25 @@ class Economy(GuildCog):
         """The guild's currency name."""
         return (await self.bot.services.guilds.cached(guild_id)).currency_name
 
-    async def answer_move(
+    async def move_and_answer(
         self,
         ctx: Ctx,
         kind: str,
-        receipt: Receipt | TransferReceipt,
-        text: Callable[[str], str],
+        move: Callable[[], Awaitable[R]],
+        text: Callable[[R, str], str],
     ) -> None:
-        """Count a movement of coins and answer with `text(the currency's name)`."""
+        """Acknowledge, move the coins, count them and answer `text(receipt, currency name)`.
+
+        The currency's name is read before the move: once the coins moved, nothing that can
+        fail (a database read while PostgreSQL restarts) may stand between the move and its
+        answer, or the member would be told of an error although the coins moved.
+        """
         assert ctx.guild is not None
+        await acknowledge(ctx)
+        name = await self.currency(ctx.guild.id)
+        receipt = await move()
         telemetry.coins_moved(kind, receipt)
-        await ctx.send(text(await self.currency(ctx.guild.id)))
+        await ctx.send(text(receipt, name))
 
     async def standing(
         self, ctx: Ctx, member: discord.Member | None, verb: str
@@ -150,15 +161,12 @@ class Economy(GuildCog):
     async def daily(self, ctx: Ctx) -> None:
         """Claim the daily reward (once every 24 hours)."""
         assert ctx.guild is not None
-        await acknowledge(ctx)
-        receipt = await self.bot.services.bank.daily(
-            ctx.guild.id, ctx.author.id, key=request_key(ctx, "daily")
-        )
-        await self.answer_move(
+        guild_id, bank = ctx.guild.id, self.bot.services.bank
+        await self.move_and_answer(
             ctx,
             "daily",
-            receipt,
-            lambda name: (
+            lambda: bank.daily(guild_id, ctx.author.id, key=request_key(ctx, "daily")),
+            lambda receipt, name: (
                 f"You claimed {show(receipt.amount, name)}. Balance: {show(receipt.balance, name)}."
             ),
         )
@@ -170,15 +178,14 @@ class Economy(GuildCog):
         """Send some of your coins to another member."""
         assert ctx.guild is not None
         check_account(member, "send coins to")
-        await acknowledge(ctx)
-        receipt = await self.bot.services.bank.transfer(
-            ctx.guild.id, ctx.author.id, member.id, amount, key=request_key(ctx, "tx")
-        )
-        await self.answer_move(
+        guild_id, bank = ctx.guild.id, self.bot.services.bank
+        await self.move_and_answer(
             ctx,
             "transfer",
-            receipt,
-            lambda name: (
+            lambda: bank.transfer(
+                guild_id, ctx.author.id, member.id, amount, key=request_key(ctx, "tx")
+            ),
+            lambda receipt, name: (
                 f"Sent {show(receipt.amount, name)} to {member.mention}. "
                 f"Your balance: {show(receipt.sender_balance, name)}."
             ),
@@ -216,15 +223,14 @@ class Economy(GuildCog):
         """Create coins on a member's account (Manage Server)."""
         assert ctx.guild is not None
         check_account(member, "give coins to")
-        await acknowledge(ctx)
-        receipt = await self.bot.services.bank.grant(
-            ctx.guild.id, ctx.author.id, member.id, amount, key=request_key(ctx, "give")
-        )
-        await self.answer_move(
+        guild_id, bank = ctx.guild.id, self.bot.services.bank
+        await self.move_and_answer(
             ctx,
             "grant",
-            receipt,
-            lambda name: (
+            lambda: bank.grant(
+                guild_id, ctx.author.id, member.id, amount, key=request_key(ctx, "give")
+            ),
+            lambda receipt, name: (
                 f"Gave {show(receipt.amount, name)} to {member.mention}. "
                 f"Their balance: {show(receipt.balance, name)}."
             ),
