@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import aiohttp
@@ -336,7 +336,6 @@ def intercept_guild_events(
     and events without a guild_id are not offered.
     """
     state: Any = getattr(bot, "_connection")  # noqa: B009
-    parsers: dict[str, Callable[[Any], None]] = state.parsers
 
     def offered(parse: Callable[[Any], None]) -> Callable[[Any], None]:
         def handle(data: Any) -> None:
@@ -349,8 +348,22 @@ def intercept_guild_events(
 
         return handle
 
-    for event, parse in list(parsers.items()):
-        parsers[event] = offered(parse)
+    wrap_parsers(bot, list(state.parsers), offered)
+
+
+def wrap_parsers(
+    bot: commands.AutoShardedBot,
+    events: Iterable[str],
+    wrap: Callable[[Callable[[Any], None]], Callable[[Any], None]],
+) -> None:
+    """Replace the parser of each gateway event in `events` by `wrap(parser)`.
+
+    The gateway calls parsers synchronously, right after recording the event's sequence.
+    """
+    state: Any = getattr(bot, "_connection")  # noqa: B009
+    parsers: dict[str, Callable[[Any], None]] = state.parsers
+    for event in events:
+        parsers[event] = wrap(parsers[event])
 
 
 def forget_guilds(bot: commands.AutoShardedBot, shard_id: int) -> None:

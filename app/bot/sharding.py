@@ -32,6 +32,7 @@ import yarl
 
 from app.bot import discord_internals as internals
 from app.bot import fatal
+from app.bot.handled_sequence import HandledSequence
 from app.bot.handover import Handover
 from app.bot.rest_gate import low_priority
 from app.bot.startup import Phase, ShardPhases
@@ -65,6 +66,7 @@ class ShardKeeper:
         self.leases = coord.leases
         self.sessions = coord.sessions
         self.handover = Handover(bot, settings.handover_mode, coord.snapshots)
+        self.handled = HandledSequence(bot)
         self.phases = ShardPhases()
         self.max_concurrency = 1
         self.remaining: int | None = None
@@ -81,6 +83,7 @@ class ShardKeeper:
     async def start(self) -> None:
         """Read the session-start budget and start renewing leases and saving sessions."""
         await self._read_budget()
+        self.handled.install()
         await self.leases.start(self._lease_lost)
         self._saver = asyncio.create_task(self._save_forever(), name="shard-session-saver")
 
@@ -301,7 +304,11 @@ class ShardKeeper:
 
     # -- sessions --------------------------------------------------------------------------
     async def save_sessions(self) -> None:
-        """Save every connected shard's session under its lease; count its new events."""
+        """Save every connected shard's session under its lease; count its new events.
+
+        The sequence saved is the last one handled (app/bot/handled_sequence.py): a takeover
+        after this process is killed replays every command it had not finished.
+        """
         shards = internals.shards_of(self.bot)
         for shard_id, lease in self.leases.held().items():
             shard = shards.get(shard_id)
@@ -312,8 +319,9 @@ class ShardKeeper:
                 last = self._last_seq.get(shard_id, 0)
                 metrics.EVENTS.labels(str(shard_id)).inc(max(0, sequence - last))
                 self._last_seq[shard_id] = sequence
+                handled = self.handled.through(shard_id, session_id, sequence)
                 await self.sessions.save(
-                    shard_id, SavedSession(session_id, sequence, url, lease.fence)
+                    shard_id, SavedSession(session_id, handled, url, lease.fence)
                 )
 
     async def _save_forever(self) -> None:

@@ -1,12 +1,12 @@
 """Exactly one reply per prefix command, however many times its message is delivered.
 
 After a process is killed, the next owner of its shards RESUMEs their sessions from the last
-saved sequence (saved about once a second), so Discord replays messages the dead process had
-already handled. Their effects are applied once (idempotency keys), but the reply would be sent
-again. So a reply is sent only by whoever claims the message first: `claim(message_id)` before
-the first reply of a command, True for exactly one caller while the claim lives (`ttl`, longer
-than any replay). A process killed between its claim and its reply leaves the command without
-an answer (the member sees the effect in /balance), never with two.
+saved sequence (the last handled, saved about once a second: app/bot/handled_sequence.py), so
+Discord replays messages the dead process had already handled. Their effects are applied once
+(idempotency keys), but the reply would be sent again. So the first reply of a command claims
+its message: `claim(message_id)` is True for exactly one caller while the claim lives (`ttl`,
+longer than any replay). What a later delivery does with a claimed message (answer under the
+same nonce while Discord remembers it, else stay silent) is app/bot/replies.py's rule.
 
 Interactions need none of this: Discord accepts one response per interaction (40060).
 When Redis is away, every claim succeeds: a duplicate reply is better than none.

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -174,6 +175,73 @@ async def test_sigkill_and_replacement_resumes_without_a_second_session(
 async def _saved(cluster: Cluster, shard: int) -> bool:
     link = cluster.pg.redis_client
     return bool(await link.exists(f"shard:{shard}:session"))
+
+
+async def test_a_command_in_flight_when_its_pod_is_killed_is_replayed_and_answered_once(
+    cluster: Cluster,
+) -> None:
+    """A prefix transfer is received, then held on a row lock while its session is saved; the
+    pod is killed. Its replacement RESUMEs from before that message: the transfer runs there,
+    once, and is answered once. (Saving the last sequence received lost it: no answer.)"""
+    await cluster.start(0, 1, 2)
+    await cluster.wait_ready()
+    world, driver = cluster.server.world, cluster.server.driver
+    guild = next(g for g in world.guilds.values() if (g.id >> 22) % SHARDS == 3)  # pod 1's
+    sender, recipient = world.user("m1").id, world.user("m2").id
+    await cluster.pg.bank.grant(guild.id, 1, sender, 100)
+    conn = await asyncpg.connect(cluster.pg.db_url)
+    try:
+        lock = conn.transaction()
+        await lock.start()
+        await conn.execute(
+            "SELECT 1 FROM members WHERE guild_id = $1 AND user_id = $2 FOR UPDATE",
+            guild.id,
+            sender,
+        )
+        events_before = await _events_seen(cluster, 1, shard=3)
+        sent = await driver.send_message(guild, "general", "m1", f"!transfer <@{recipient}> 7")
+        await driver.send_message(guild, "general", "m3", "just chatting")  # a later event
+        # The transfer waits on the lock; a session save has seen both events since.
+        await wait_for(lambda: _waiting_on_a_lock(conn), within=20)
+        await wait_for(lambda: _events_seen_at_least(cluster, 1, 3, events_before + 2), within=20)
+        await cluster.pods[1].kill()
+        await lock.rollback()
+    finally:
+        await conn.close()
+    await cluster.start(1)
+    await cluster.pods[1].wait_log("shard 3 resumed", within=30)
+    reply = await driver.wait_reply(sent, timeout=30)
+    assert reply.content.startswith("Sent"), reply.content
+    assert [m.content for m in driver.bot_messages(guild, "general")].count(reply.content) == 1
+    assert await LedgerEntry.filter(guild_id=guild.id, kind="transfer_out").count() == 1
+    assert await total_coins(guild.id) == 100
+
+
+async def _events_seen(cluster: Cluster, pod: int, shard: int) -> float:
+    """The gateway events of `shard` the pod counted at its last session save."""
+    body = await cluster.http(pod, "/metrics")
+    assert body is not None
+    for family in text_string_to_metric_families(body):
+        if family.name == "guildbot_events":
+            return sum(
+                s.value
+                for s in family.samples
+                if s.name.endswith("_total") and s.labels.get("shard") == str(shard)
+            )
+    return 0.0
+
+
+async def _events_seen_at_least(cluster: Cluster, pod: int, shard: int, count: float) -> bool:
+    return await _events_seen(cluster, pod, shard) >= count
+
+
+async def _waiting_on_a_lock(conn: asyncpg.Connection) -> bool:
+    # Statistics stay as first read for the rest of a transaction (`conn` holds the lock in one).
+    await conn.execute("SELECT pg_stat_clear_snapshot()")
+    waiting = await conn.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+    )
+    return bool(waiting)
 
 
 async def test_sigterm_during_a_burst_of_transfers_loses_nothing(cluster: Cluster) -> None:
