@@ -6,6 +6,7 @@ mode, a fresh sandbox and two pods (`python -m app run`, live rebalancing); slas
 round all the guilds meanwhile. Then a third pod joins (scale 2 -> 3: one shard moves to it) and
 leaves again on SIGTERM (3 -> 2: that shard moves back). For each move:
 
+- unserved: from the park to the new owner's RESUMED (or READY), the time with no session;
 - park -> all answered: from the moment the old owner parked the shard (before it writes a
   snapshot and releases the lease) until a /balance sent in every one of its guilds (once the
   new owner holds it, 50 in flight) was answered; a command not answered within 5 s is lost
@@ -79,6 +80,8 @@ class Move:
     guilds: int
     step: str
     shard: int
+    #: From the park to the new owner's RESUMED (or READY): the shard had no session.
+    unserved_s: float
     ready_s: float
     probes: int
     lost: int
@@ -194,7 +197,7 @@ async def measure_move(
     )
     shard = int(json.loads(line)["message"].split()[1].rstrip(":"))
     _, released = logged_since(procs, f"shard {shard}: parked", since) or (line, stamp)
-    await wait_for(
+    _, serving = await wait_for(
         lambda: (
             logged_since(procs, f"shard {shard} resumed", released)
             or logged_since(procs, f"shard {shard} ready", released)
@@ -214,6 +217,7 @@ async def measure_move(
         len(guild_ids),
         step,
         shard,
+        max(0.0, serving - released),
         max(0.0, last - released),
         len(guild_ids),
         lost,
@@ -329,6 +333,7 @@ async def run(ctx: RunContext) -> Result:
             "mode",
             "guilds/shard",
             "move",
+            "unserved s",
             "park -> all answered s",
             "same sweep, no move s",
             "guild REST calls",
@@ -345,6 +350,7 @@ async def run(ctx: RunContext) -> Result:
                 mode,
                 move.guilds,
                 f"{move.step} (shard {move.shard})",
+                move.unserved_s,
                 move.ready_s,
                 ran["steady_s"],
                 move.rest_calls,
@@ -365,6 +371,8 @@ async def run(ctx: RunContext) -> Result:
     result.facts["moves"] = [vars(m) for ran in runs.values() for m in ran["moves"]]
     result.facts["background"] = {mode: ran["background"] for mode, ran in runs.items()}
     result.notes += [
+        "unserved: from the old owner's park to the new owner's RESUMED (or READY) in its log: "
+        "the shard had no session (commands sent meanwhile wait in Discord, or time out).",
         "park -> all answered: from the moment the old owner logged the shard parked (before "
         "it writes a snapshot and releases the lease) to the last answer of a /balance sent in "
         "each of its guilds once the new owner logged it resumed (or ready) "

@@ -326,6 +326,25 @@ def add_guild(bot: commands.AutoShardedBot, data: Any) -> None:
     state._add_guild_from_data(data)
 
 
+def on_guild_miss(bot: commands.AutoShardedBot, miss: Callable[[int], None]) -> None:
+    """Call `miss(guild_id)` whenever discord.py looks up a guild it does not hold, then again.
+
+    Every parser and `bot.get_guild` look guilds up through the state's `_get_guild`, so `miss`
+    can put the guild into the cache (`add_guild`) just in time.
+    """
+    state: Any = getattr(bot, "_connection")  # noqa: B009
+    lookup = state._get_guild
+
+    def get_guild(guild_id: int | None) -> discord.Guild | None:
+        guild: discord.Guild | None = lookup(guild_id)
+        if guild is None and guild_id is not None:
+            miss(guild_id)
+            guild = lookup(guild_id)
+        return guild
+
+    state._get_guild = get_guild
+
+
 def intercept_guild_events(
     bot: commands.AutoShardedBot, hold: Callable[[int, Callable[[], None]], bool]
 ) -> None:
@@ -337,7 +356,7 @@ def intercept_guild_events(
     """
     state: Any = getattr(bot, "_connection")  # noqa: B009
 
-    def offered(parse: Callable[[Any], None]) -> Callable[[Any], None]:
+    def offered(_event: str, parse: Callable[[Any], None]) -> Callable[[Any], None]:
         def handle(data: Any) -> None:
             raw = data.get("guild_id") if isinstance(data, dict) else None
             guild_id = int(raw) if raw is not None else None
@@ -354,16 +373,16 @@ def intercept_guild_events(
 def wrap_parsers(
     bot: commands.AutoShardedBot,
     events: Iterable[str],
-    wrap: Callable[[Callable[[Any], None]], Callable[[Any], None]],
+    wrap: Callable[[str, Callable[[Any], None]], Callable[[Any], None]],
 ) -> None:
-    """Replace the parser of each gateway event in `events` by `wrap(parser)`.
+    """Replace the parser of each gateway event in `events` by `wrap(event, parser)`.
 
     The gateway calls parsers synchronously, right after recording the event's sequence.
     """
     state: Any = getattr(bot, "_connection")  # noqa: B009
     parsers: dict[str, Callable[[Any], None]] = state.parsers
     for event in events:
-        parsers[event] = wrap(parsers[event])
+        parsers[event] = wrap(event, parsers[event])
 
 
 def forget_guilds(bot: commands.AutoShardedBot, shard_id: int) -> None:

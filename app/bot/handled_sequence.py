@@ -72,7 +72,7 @@ class HandledSequence:
                 del marks[sequence]
         return min(marks, default=received + 1) - 1
 
-    def _marking(self, parse: Callable[[Any], None]) -> Callable[[Any], None]:
+    def _marking(self, _event: str, parse: Callable[[Any], None]) -> Callable[[Any], None]:
         def handle(data: Any) -> None:
             global _parsing
             mark = self._open(data)

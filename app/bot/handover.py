@@ -6,6 +6,10 @@ another way. HANDOVER_MODE picks it (measured in docs/benchmarks.md, "Shard hand
 - `snapshot` (the default): the releasing process writes the guilds it holds to the snapshot
   store under its lease's fence, stamped with the session and sequence it saves next; the new
   owner uses them only if its saved session is exactly that one (otherwise: as `eager`). No REST.
+  The guilds are encoded before the park, while the shard still serves (only those changed
+  since are encoded again after it: app/bot/snapshot_writer.py), and rebuilt after the RESUME,
+  each when first needed (app/bot/pending_guilds.py): the shard goes without a session only
+  for the write and read of the blob.
 - `lazy`: RESUME at once; each guild is loaded on its first event (app/bot/lazy_guilds.py).
 - `eager`: every guild over REST before RESUME (app/bot/hydration.py), three calls each.
 - `identify`: the saved session is dropped and the shard IDENTIFYs through the queue (Discord
@@ -16,16 +20,15 @@ Whatever the mode, a resumed shard's guilds missing from the cache are loaded on
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import struct
 import time
-import zlib
 from typing import TYPE_CHECKING, Literal
 
-from app.bot import discord_internals as internals
-from app.bot.guild_payload import guild_payload
 from app.bot.hydration import load_shard_guilds
 from app.bot.lazy_guilds import LazyGuilds
+from app.bot.pending_guilds import PendingGuilds
+from app.bot.snapshot_writer import SnapshotWriter
 from app.coord.sessions import SavedSession
 from app.coord.snapshots import ShardSnapshot, SnapshotStore
 from app.ops import metrics
@@ -36,8 +39,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Mode = Literal["snapshot", "lazy", "eager", "identify"]
-#: Guilds written or rebuilt between two turns of the event loop.
-BATCH = 50
 
 
 class Handover:
@@ -48,33 +49,42 @@ class Handover:
         self.mode = mode
         self.snapshots = snapshots
         self.lazy = LazyGuilds(bot)
+        self.writer = SnapshotWriter(bot)
+        self.pending = PendingGuilds(bot)
 
     @property
     def resumes(self) -> bool:
         """Whether a saved session is resumed (every mode but `identify`)."""
         return self.mode != "identify"
 
+    async def prepare(self, shard_id: int) -> None:
+        """The shard is about to be parked: encode its guilds while it still serves."""
+        if self.mode == "snapshot":
+            started = time.perf_counter()
+            count = await self.writer.prepare(shard_id)
+            log.info(
+                "shard %d: %d guild(s) encoded while serving (%.2f s)",
+                shard_id,
+                count,
+                time.perf_counter() - started,
+            )
+
     async def leave(self, shard_id: int, session: SavedSession | None) -> None:
         """The shard was parked and `session` is saved next: hand its guild state on."""
         await self.lazy.release(shard_id)
+        unbuilt = await self.pending.take(shard_id)  # taken over, never looked up since
         if self.mode != "snapshot" or session is None:
+            self.writer.forget(shard_id)
             return
         started = time.perf_counter()
-        guilds = []
-        # A guild not loaded yet (no member of the bot's own) is left out: the next owner
-        # loads it on its first event, like any guild the snapshot lacks.
-        held = [g for g in self.bot.guilds if g.shard_id == shard_id]
-        for guild in [g for g in held if g.me is not None and not g.unavailable]:
-            guilds.append(guild_payload(guild))
-            await _breathe(len(guilds))
-        snapshot = ShardSnapshot(session.session_id, session.sequence, session.fence, guilds)
-        blob = await asyncio.to_thread(snapshot.encode)
+        guilds = {**unbuilt, **await self.writer.finish(shard_id)}
+        blob = ShardSnapshot(session.session_id, session.sequence, session.fence, guilds).encode()
         await self.snapshots.save(shard_id, session.fence, blob)
         took = time.perf_counter() - started
         metrics.SNAPSHOT_BYTES.observe(len(blob))
         metrics.SNAPSHOT_WRITE.observe(took)
         log.info(
-            "shard %d: snapshot of %d guild(s) left under fence %d (%d KB, %.2f s)",
+            "shard %d: snapshot of %d guild(s) left under fence %d (%d KB, %.2f s after the park)",
             shard_id,
             len(guilds),
             session.fence,
@@ -102,8 +112,8 @@ class Handover:
             )
             return False
         try:
-            snapshot = await asyncio.to_thread(ShardSnapshot.decode, blob)
-        except (ValueError, KeyError, zlib.error) as error:
+            snapshot = ShardSnapshot.decode(blob)  # splits it; each guild is unpacked when used
+        except (ValueError, KeyError, struct.error) as error:
             log.warning("shard %d: unreadable snapshot (%s); loading over REST", shard_id, error)
             return False
         if not snapshot.belongs_to(saved.session_id, saved.sequence, saved.fence):
@@ -119,14 +129,6 @@ class Handover:
                 saved.fence,
             )
             return False
-        for done, data in enumerate(snapshot.guilds, 1):
-            internals.add_guild(self.bot, data)
-            await _breathe(done)
-        metrics.HANDOVER_GUILDS.labels("snapshot").inc(len(snapshot.guilds))
+        self.pending.adopt(shard_id, snapshot.guilds)
+        log.info("shard %d: %d guild(s) from the snapshot", shard_id, len(snapshot.guilds))
         return True
-
-
-async def _breathe(done: int) -> None:
-    """Let the event loop run (heartbeats, lease renewals) every BATCH guilds."""
-    if done % BATCH == 0:
-        await asyncio.sleep(0)

@@ -355,7 +355,12 @@ class ShardKeeper:
             self._reclaiming.pop(shard_id, None)
 
     async def release(self, shard_id: int) -> None:
-        """Give one shard up: park it (its session stays resumable), save it, release the lease."""
+        """Give one shard up: park it (its session stays resumable), save it, release the lease.
+
+        Its guilds are encoded for the next owner before the park, while it still serves.
+        """
+        if shard_id in internals.shards_of(self.bot):
+            await self.handover.prepare(shard_id)
         shard = internals.shards_of(self.bot).pop(shard_id, None)
         if shard is not None:
             await internals.park_shard(shard)

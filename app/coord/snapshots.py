@@ -1,10 +1,15 @@
 """A shard's guild state, left by the process that releases the shard for the one that takes it.
 
 A RESUME in a new process brings no GUILD_CREATE. Rather than load every guild over REST, the
-releasing process writes the guilds it holds (plain GUILD_CREATE-shaped dicts) under the
-fencing token of its lease, stamped with the session they belong to; the next owner uses them
-only if its saved session is that very session at that very sequence. The blob is JSON lines
-(a header, then one guild a line), zlib-compressed, and expires with the saved session.
+releasing process writes the guilds it holds (GUILD_CREATE-shaped payloads) under the fencing
+token of its lease, stamped with the session they belong to; the next owner uses them only if
+its saved session is that very session at that very sequence.
+
+Each guild is an entry of its own (compact JSON, zlib-compressed), so that the releasing
+process can encode them while the shard still serves and the next owner can rebuild each one
+when first needed rather than all before RESUME. The blob is a header line (JSON: session,
+sequence, fence) then, per guild, its id (8 bytes), the entry's length (4 bytes) and the entry.
+It expires with the saved session.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import struct
 import zlib
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -19,6 +25,22 @@ from typing import Any, Protocol
 from app.coord.redis_link import RedisLink, RedisUnavailable
 
 log = logging.getLogger(__name__)
+
+MAGIC = b"guilds/2 "
+_FRAME = struct.Struct(">QI")  # guild id, entry length
+
+
+def pack_guild(payload: dict[str, Any]) -> bytes:
+    """One guild's entry: its payload as compact JSON, zlib-compressed."""
+    return zlib.compress(json.dumps(payload, separators=(",", ":")).encode(), 1)
+
+
+def unpack_guild(entry: bytes) -> dict[str, Any]:
+    """The payload `pack_guild` wrote; ValueError (or zlib.error) if it is not one."""
+    payload = json.loads(zlib.decompress(entry))
+    if not isinstance(payload, dict):
+        raise ValueError("a guild entry is not a JSON object")
+    return payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,25 +50,35 @@ class ShardSnapshot:
     session_id: str
     sequence: int
     fence: int
-    guilds: list[dict[str, Any]]
+    #: Guild id -> its entry (`pack_guild`).
+    guilds: dict[int, bytes]
 
     def encode(self) -> bytes:
-        """zlib-compressed JSON lines: the header, then one guild a line."""
+        """The header line, then each guild's id, entry length and entry."""
         head = {"session_id": self.session_id, "sequence": self.sequence, "fence": self.fence}
-        lines = [json.dumps(head), *(json.dumps(g, separators=(",", ":")) for g in self.guilds)]
-        return zlib.compress("\n".join(lines).encode(), 1)
+        parts = [MAGIC, json.dumps(head).encode(), b"\n"]
+        for guild_id, entry in self.guilds.items():
+            parts += [_FRAME.pack(guild_id, len(entry)), entry]
+        return b"".join(parts)
 
     @classmethod
     def decode(cls, blob: bytes) -> ShardSnapshot:
-        """The snapshot `encode` wrote; ValueError (or zlib.error) if it is not one."""
-        head, *guilds = zlib.decompress(blob).decode().split("\n")
-        fields = json.loads(head)
-        return cls(
-            str(fields["session_id"]),
-            int(fields["sequence"]),
-            int(fields["fence"]),
-            [json.loads(line) for line in guilds],
-        )
+        """The snapshot `encode` wrote (its entries still packed); ValueError if it is not one."""
+        if not blob.startswith(MAGIC):
+            raise ValueError("not a guild snapshot of this version")
+        end = blob.find(b"\n")
+        fields = json.loads(blob[len(MAGIC) : end])
+        view, at, guilds = memoryview(blob), end + 1, {}
+        while at < len(blob):
+            if at + _FRAME.size > len(blob):
+                raise ValueError("a guild snapshot cut short")
+            guild_id, size = _FRAME.unpack_from(view, at)
+            at += _FRAME.size
+            if at + size > len(blob):
+                raise ValueError("a guild snapshot cut short")
+            guilds[guild_id] = bytes(view[at : at + size])
+            at += size
+        return cls(str(fields["session_id"]), int(fields["sequence"]), int(fields["fence"]), guilds)
 
     def belongs_to(self, session_id: str, sequence: int, fence: int) -> bool:
         """Whether this is the state of exactly that session, sequence and lease."""

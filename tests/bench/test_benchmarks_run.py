@@ -206,6 +206,7 @@ def check_scale(stdout: str, result: dict[str, Any]) -> None:
         assert move["lost"] == 0 and move["twice"] == 0 and move["identifies"] == 0, move
         calls_per_guild = 3 if move["mode"] == "eager" else 0  # snapshot: no REST at all
         assert move["rest_calls"] == calls_per_guild * move["guilds"], move
+        assert 0 <= move["unserved_s"] <= move["ready_s"], move
     for counts in facts["background"].values():
         assert counts["sent"] > 0 and counts["twice"] == 0, counts
 

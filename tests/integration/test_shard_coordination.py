@@ -16,7 +16,7 @@ from app.coord.leases import RedisShardLeases
 from app.coord.locks import RedisLocks
 from app.coord.redis_link import RedisLink
 from app.coord.replies import RedisReplyClaims
-from app.coord.snapshots import RedisSnapshotStore, ShardSnapshot
+from app.coord.snapshots import RedisSnapshotStore, ShardSnapshot, pack_guild, unpack_guild
 from tests.services import private_redis
 from testsupport.keys import delete_keys
 from testsupport.waiting import wait_for
@@ -165,11 +165,13 @@ async def test_a_lease_released_during_a_renewal_is_not_reported_lost(link: Redi
 
 async def test_a_snapshot_is_taken_once_and_only_under_its_fence(link: RedisLink) -> None:
     store = RedisSnapshotStore(link, ttl=30)
-    snapshot = ShardSnapshot("s1", 41, 7, [{"id": "1", "name": "a"}, {"id": "2", "name": "b"}])
+    guilds = {1: pack_guild({"id": "1", "name": "a"}), 2: pack_guild({"id": "2", "name": "b"})}
+    snapshot = ShardSnapshot("s1", 41, 7, guilds)
     await store.save(3, 7, snapshot.encode())
     assert await store.take(3, 8) is None  # another lease's fence
     blob = await store.take(3, 7)
     assert blob is not None and ShardSnapshot.decode(blob) == snapshot
+    assert unpack_guild(ShardSnapshot.decode(blob).guilds[2]) == {"id": "2", "name": "b"}
     assert await store.take(3, 7) is None  # taken once
     assert snapshot.belongs_to("s1", 41, 7)
     assert not snapshot.belongs_to("s1", 42, 7) and not snapshot.belongs_to("s1", 41, 8)
