@@ -3,7 +3,8 @@
 SHARD_COUNT=4 over a world of generated guilds (50 channels, 30 roles, 100 members each at full
 scale: 2,500 guilds a shard) in a sandbox that enforces Discord's global REST limit (50/s). Per
 mode, a fresh sandbox and two pods (`python -m app run`, live rebalancing); slash commands flow
-round all the guilds meanwhile. Then a third pod joins (scale 2 -> 3: one shard moves to it) and
+round all the guilds meanwhile (after one command in every guild: first-sight profile inserts
+are not part of any move). Then a third pod joins (scale 2 -> 3: one shard moves to it) and
 leaves again on SIGTERM (3 -> 2: that shard moves back). For each move:
 
 - unserved: from the park to the new owner's RESUMED (or READY), the time with no session;
@@ -88,6 +89,8 @@ class Move:
     twice: int
     rest_calls: int
     identifies: int
+    #: The pods' handover log lines of the shard, seconds after the park.
+    timeline: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -207,6 +210,7 @@ async def measure_move(
     )
     guild_ids = guilds_on(server, shard)
     last, lost, twice = await sweep(server, guild_ids)
+    timeline = handover_lines(procs, shard, released)
     identified = [
         r
         for r in server.driver.identifies()
@@ -224,7 +228,24 @@ async def measure_move(
         twice,
         len(guild_state_calls(server, released)),
         len(identified),
+        timeline,
     )
+
+
+#: What the pods log about a shard's handover (app/bot/handover.py, sharding.py, ...).
+HANDOVER_WORDS = ("encoded", "parked", "snapshot", "lease taken", "resum", "rebuilt", "ready")
+
+
+def handover_lines(procs: list[BotProcess], shard: int, released: float) -> list[str]:
+    """The pods' log lines about `shard` from a few seconds before its park on, timed from it."""
+    lines = []
+    for proc in procs:
+        for line in lines_with(proc, f"shard {shard}"):
+            record = json.loads(line)
+            stamp = datetime.fromisoformat(record["time"]).timestamp()
+            if stamp >= released - 5 and any(w in record["message"] for w in HANDOVER_WORDS):
+                lines.append((stamp, f"{stamp - released:+7.2f} s  {record['message']}"))
+    return [text for _, text in sorted(lines)]
 
 
 def _share(proc: BotProcess) -> int | None:
@@ -271,6 +292,10 @@ async def run_mode(ctx: RunContext, pods: Pods, mode: str, per_shard: int) -> di
         try:
             await asyncio.gather(procs[0].start(), procs[1].start())
             await converged(server, [procs[0], procs[1]], within)
+            # Every guild's first command creates its owner's profile: done before the moves,
+            # so that the sweeps after them measure the handover, not first-sight inserts.
+            progress(f"{mode}: a first command in each of {len(world.guilds)} guilds")
+            await sweep(server, list(world.guilds))
             background = Background(server, plan.rate)
             background.start()
             progress(f"{mode}: 2 -> 3 pods")
@@ -369,6 +394,11 @@ async def run(ctx: RunContext) -> Result:
         background.add(mode, b["sent"], b["once"], b["unanswered"], b["twice"])
     result.tables += [table, background]
     result.facts["moves"] = [vars(m) for ran in runs.values() for m in ran["moves"]]
+    for ran in runs.values():
+        for move in ran["moves"]:
+            progress(f"{move.mode} {move.step}, shard {move.shard}:")
+            for text in move.timeline:
+                progress(f"    {text}")
     result.facts["background"] = {mode: ran["background"] for mode, ran in runs.items()}
     result.notes += [
         "unserved: from the old owner's park to the new owner's RESUMED (or READY) in its log: "
@@ -385,6 +415,8 @@ async def run(ctx: RunContext) -> Result:
         "Background commands not answered were sent while their shard had no session, or, "
         "in lazy mode, waited for their guild behind the global limit past Discord's 3 s.",
         "RSS/pod: the larger of the two remaining pods after the shard came back.",
+        "Before the moves, one command in every guild (its owner's profile created), so that "
+        "the sweeps measure the handover and not first-sight inserts.",
     ]
     return result
 
