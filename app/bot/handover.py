@@ -61,7 +61,11 @@ class Handover:
         """The shard is about to be parked: encode its guilds while it still serves."""
         if self.mode == "snapshot":
             started = time.perf_counter()
-            count = await self.writer.prepare(shard_id)
+            try:
+                count = await self.writer.prepare(shard_id)
+            except BaseException:  # cancelled (shutdown): stop watching the shard's guilds
+                self.writer.forget(shard_id)
+                raise
             log.info(
                 "shard %d: %d guild(s) encoded while serving (%.2f s)",
                 shard_id,

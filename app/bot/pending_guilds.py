@@ -72,7 +72,7 @@ class PendingGuilds:
             return
         try:
             internals.add_guild(self.bot, unpack_guild(entry))
-        except (ValueError, zlib.error) as error:  # it loads on its first event instead
+        except (ValueError, KeyError, TypeError, zlib.error) as error:  # loaded over REST instead
             log.warning("guild %d: unreadable snapshot entry (%s)", guild_id, error)
         else:
             metrics.HANDOVER_GUILDS.labels("snapshot").inc()

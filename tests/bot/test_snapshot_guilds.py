@@ -10,6 +10,7 @@ import discord
 from app.bot import discord_internals as internals
 from app.bot.pending_guilds import PendingGuilds
 from app.bot.snapshot_writer import SnapshotWriter
+from app.coord.shard_plan import shard_for_guild
 from app.coord.snapshots import unpack_guild
 from sandbox import payloads
 from tests.bot.harness import Harness
@@ -61,3 +62,12 @@ async def test_a_pending_guild_is_rebuilt_on_first_lookup_and_answers(h: Harness
     assert reply.content.startswith("You hold"), reply.content
     assert await pending.take(guild.shard_id) == {}  # rebuilt: nothing left to hand on
     assert internals.shards_of(h.bot)  # the shard kept serving throughout
+
+
+async def test_an_unreadable_entry_leaves_its_guild_to_load_on_first_event(h: Harness) -> None:
+    pending = PendingGuilds(h.bot)
+    guild_id = h.guild.id + 1  # not a guild of this sandbox
+    shard = shard_for_guild(guild_id, h.bot.shard_count or 1)
+    pending.adopt(shard, {guild_id: b"not a guild entry"})
+    assert h.bot.get_guild(guild_id) is None  # a warning, not an error inside event parsing
+    assert await pending.take(shard) == {}
