@@ -35,7 +35,7 @@ from bench.traffic import ERROR_MARK, kind_of, sandbox, seats
 from sandbox import SandboxServer
 from sandbox.builders import build_world
 from sandbox.permissions import P
-from sandbox.rate_ledger import GLOBAL_COUNTED, INVALID
+from sandbox.rate_ledger import GLOBAL_COUNTED, INVALID, RateStats
 from sandbox.ratelimits import DISCORD_ROUTE_LIMITS
 from sandbox.world import Channel, Guild, Member, Overwrite, World
 from testsupport.processes import BotProcess
@@ -45,7 +45,12 @@ PODS = 3
 #: post, DM channel and DM, and more; a balance reply.
 CALLS_PER_ROUND = 7
 KINDS = ("level-up", "warn", "balance")
-MODES = {"shared limiter": "true", "off (baseline)": "false"}
+#: Mode -> (REST_BUDGET, whether Redis goes away for the middle third of the load).
+MODES = {
+    "shared limiter": ("true", False),
+    "shared limiter, Redis away": ("true", True),
+    "off (baseline)": ("false", False),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,9 @@ class Outcome:
     errors: dict[str, str]
     #: The route 429s: "METHOD route", seconds after the pods were started.
     limited: list[tuple[str, float]]
+    #: With Redis away: its length (s), the busiest second and global 429s while it was away
+    #: and from its return to the end of the run.
+    away: dict[str, float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """For the facts."""
@@ -230,18 +238,22 @@ async def start_pods(pods: Pods, server: SandboxServer, budget: str) -> list[Bot
     return processes
 
 
-async def measure(mode: str, budget: str, plan: Plan, pods: Pods, server: SandboxServer) -> Outcome:
+async def measure(mode: str, plan: Plan, pods: Pods, server: SandboxServer) -> Outcome:
     """One mode: start the pods, offer the load, wait for the answers, read the ledger."""
+    budget, outage = MODES[mode]
     await reset_xp(pods.db.url, pods.redis_url)
     started = time.time()
     processes = await start_pods(pods, server, budget)
+    window: tuple[float, float] | None = None
     try:
         if budget == "true":
             await set_modlogs(server)
         since = time.time()
         load = Load(server)
         progress(f"{mode}: {plan.rounds_per_s * plan.seconds:.0f} rounds in {plan.seconds:g} s")
+        away = asyncio.create_task(redis_away(pods.redis_url, plan.seconds / 3)) if outage else None
         await load.run(plan.rounds_per_s, plan.seconds)
+        window = await away if away is not None else None
         answers = await load.settle(plan.drain_s)
     finally:
         await asyncio.gather(*(p.kill() for p in processes))
@@ -260,7 +272,34 @@ async def measure(mode: str, budget: str, plan: Plan, pods: Pods, server: Sandbo
             for c in server.driver.rest_calls(status=429)
             if c.scope == "user" and c.time >= started
         ],
+        away=None if window is None else away_figures(stats, window),
     )
+
+
+async def redis_away(url: str, length: float) -> tuple[float, float]:
+    """From a third of the load on, Redis answers no client for `length` seconds (CLIENT
+    PAUSE ALL: every pod's call times out, as with a Redis down, and the keys stay);
+    (from, to) in Unix time."""
+    await asyncio.sleep(length)  # the load's first third, on the shared limiter
+    async with redis_client(url) as client:
+        began = time.time()
+        await client.execute_command("CLIENT", "PAUSE", int(length * 1000), "ALL")
+    await asyncio.sleep(max(0.0, began + length - time.time()))  # Redis ends the pause itself
+    return began, began + length
+
+
+def away_figures(stats: RateStats, window: tuple[float, float]) -> dict[str, float]:
+    """The busiest second and global 429s while Redis was away and from its return on."""
+    began, ended = int(window[0]), int(window[1])
+    during = [s for s in stats.seconds if began <= s.second < ended]
+    after = [s for s in stats.seconds if s.second >= ended]
+    return {
+        "length_s": window[1] - window[0],
+        "busiest_away": max((s.get(GLOBAL_COUNTED) for s in during), default=0),
+        "global_429_away": sum(s.get("429_global") for s in during),
+        "busiest_back": max((s.get(GLOBAL_COUNTED) for s in after), default=0),
+        "global_429_back": sum(s.get("429_global") for s in after),
+    }
 
 
 async def run(ctx: RunContext) -> Result:
@@ -284,14 +323,18 @@ async def run(ctx: RunContext) -> Result:
         sandbox(world, identify_window=0.1, **limits) as server,
     ):
         await seed_members(pods.db.url, [s for guild in seats(world) for s in guild])
-        for mode, budget in MODES.items():
-            outcomes.append(await measure(mode, budget, plan, pods, server))
-    result.tables += [limits_table(plan, outcomes), answers_table(outcomes)]
+        for mode in MODES:
+            outcomes.append(await measure(mode, plan, pods, server))
+    result.tables += [limits_table(plan, outcomes), away_table(plan, outcomes)]
+    result.tables += [answers_table(outcomes)]
     result.facts.update(limit=plan.limit, outcomes=[o.as_dict() for o in outcomes])
     result.notes += [
-        "Both modes ran in one run, on one sandbox and one database; each started 3 fresh "
-        "pods on an empty Redis of the run's own. The baseline ran second, its modlog "
+        "Every mode ran in one run, on one sandbox and one database; each started 3 fresh "
+        "pods on an empty Redis of the run's own. The baseline ran last, its modlog "
         "channels already set.",
+        "Redis away: from a third of the load on, `CLIENT PAUSE ALL` for a third of it (every "
+        "pod's Redis call times out after 1 s, as with a Redis down; the keys stay, so no "
+        "lease is lost). Back: from the pause's end to the end of the run.",
         "busiest second: the most requests the sandbox counted against the global limit in "
         "one wall-clock second (interaction callbacks are exempt; there are none here). "
         "Route 429s: scope `user`, Discord's per-route buckets (scope `shared` ones do not "
@@ -306,7 +349,7 @@ async def run(ctx: RunContext) -> Result:
         f"{o.mode}: route 429s on " + ", ".join(f"{route} ({at:g} s after the pods started)"
                                                 for route, at in o.limited)
         for o in outcomes
-        if o.limited and o.mode == "shared limiter"
+        if o.limited and MODES[o.mode][0] == "true"
     ]  # fmt: skip
     return result
 
@@ -320,6 +363,21 @@ def limits_table(plan: Plan, outcomes: list[Outcome]) -> Table:
     )  # fmt: skip
     for o in outcomes:
         table.add(o.mode, o.busiest, plan.limit, o.calls, o.global_429, o.route_429, o.invalid)
+    return table
+
+
+def away_table(plan: Plan, outcomes: list[Outcome]) -> Table:
+    """With Redis away for the middle third: the limit kept while away and after its return."""
+    table = Table(
+        "Redis away for the middle third of the load: each pod on its share, then shared again",
+        ["mode", "Redis away s", "busiest second away", "busiest second back", "limit",
+         "global 429s away", "global 429s back"],
+    )  # fmt: skip
+    for o in outcomes:
+        if o.away is not None:
+            a = o.away
+            table.add(o.mode, a["length_s"], int(a["busiest_away"]), int(a["busiest_back"]),
+                      plan.limit, int(a["global_429_away"]), int(a["global_429_back"]))  # fmt: skip
     return table
 
 

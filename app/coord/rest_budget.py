@@ -192,8 +192,16 @@ class LocalRestBudget:
         self.policy = policy
         self.schedule = Schedule()
         self.invalid = InvalidCount()
-        self.pods = 1
         self.throttled = False
+
+    @property
+    def pods(self) -> int:
+        """The processes sharing the limits (this one takes its share of each)."""
+        return self.schedule.share
+
+    @pods.setter
+    def pods(self, count: int) -> None:
+        self.schedule.share = count
 
     @property
     def pacing(self) -> Pacing:

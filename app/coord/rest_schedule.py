@@ -176,6 +176,9 @@ class Schedule:
     """
 
     tat: float = 0.0
+    #: How many processes split each route bucket, each alone (a pod's fallback while Redis is
+    #: away): each takes `limit // share` of a window (at least 1), not the whole of it.
+    share: int = 1
     routes: dict[str, str] = field(default_factory=dict)
     meta: dict[str, _Meta] = field(default_factory=dict)
     windows: dict[tuple[str, str], _Window] = field(default_factory=dict)
@@ -220,8 +223,12 @@ class Schedule:
             return None
         window = self.windows.get((bucket, major))
         if window is None or slot >= window.reset_at:
-            window = self.windows[(bucket, major)] = _Window(meta.limit, slot + meta.per + MARGIN)
+            window = _Window(self._quota(meta.limit), slot + meta.per + MARGIN)
+            self.windows[(bucket, major)] = window
         return window
+
+    def _quota(self, limit: int) -> int:
+        return max(1, limit // self.share)
 
     def learn(self, call: RestCall, answer: Answer, now: float) -> None:
         """What `answer` (to `call`, at `now`) tells about its route's bucket."""
@@ -243,7 +250,9 @@ class Schedule:
         key, reset_at = (answer.bucket, call.major), now + reset_after
         window = self.windows.get(key)
         if window is None or now >= window.reset_at:
-            self.windows[key] = _Window(remaining, reset_at)
+            meta = self.meta.get(answer.bucket)
+            quota = remaining if meta is None else min(remaining, self._quota(meta.limit))
+            self.windows[key] = _Window(quota, reset_at)
         elif reset_at > window.reset_at - self.meta[answer.bucket].per / 2:
             # The answer belongs to our current window (not to the one before).
             window.remaining = min(window.remaining, remaining)

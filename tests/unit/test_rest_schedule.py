@@ -92,6 +92,22 @@ def test_a_429_empties_the_window_and_a_plain_route_is_never_held() -> None:
     assert all(schedule.admit(plain, pacing, 0.0).granted for _ in range(5))
 
 
+def test_a_process_alone_takes_its_share_of_each_route_bucket() -> None:
+    """Three pods without Redis: each takes 5 // 3 = 1 of a window of 5, never all 5."""
+    schedule, pacing = Schedule(share=3), Pacing.of(1000.0)
+    five = {**BUCKET, "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "4"}
+    assert schedule.admit(MESSAGES, pacing, 0.0).granted
+    schedule.learn(MESSAGES, Answer.of(200, five), 0.05)  # learned: 4 left, this pod's share 1
+    assert schedule.admit(MESSAGES, pacing, 0.06).granted
+    assert schedule.admit(MESSAGES, pacing, 0.07).blocked_by == "route"
+    other = RestCall.of("POST", "/channels/8/messages")  # a fresh window: the share at once
+    assert schedule.admit(other, pacing, 0.1).granted
+    assert schedule.admit(other, pacing, 0.1).blocked_by == "route"
+    alone = Schedule(share=7, routes={MESSAGES.route: "abc"})  # more pods than the limit: 1
+    alone.learn(MESSAGES, Answer.of(200, five), 0.0)
+    assert alone.admit(MESSAGES, pacing, 0.1).granted
+
+
 def test_which_answers_are_invalid_requests() -> None:
     assert Answer.of(401, {}).invalid and Answer.of(403, {}).invalid
     assert Answer.of(429, {"X-RateLimit-Scope": "global"}).invalid
