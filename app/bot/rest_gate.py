@@ -25,7 +25,7 @@ import yarl
 
 from app.bot import discord_internals as internals
 from app.coord.rest_budget import BudgetState, RestBudget, RestPolicy
-from app.coord.rest_schedule import Answer, Priority, RestCall
+from app.coord.rest_schedule import Admission, Answer, Priority, RestCall
 from app.ops import metrics
 
 log = logging.getLogger(__name__)
@@ -84,8 +84,8 @@ class RestGate:
             return None
         return RestCall.of(method, url.path[len(base.path) :], _priority.get())
 
-    async def wait_turn(self, call: RestCall) -> None:
-        """Wait until the budget admits `call`."""
+    async def wait_turn(self, call: RestCall) -> Admission:
+        """Wait until the budget admits `call`; its admission."""
         budget = self.budget
         assert budget is not None
         waited = 0.0
@@ -101,6 +101,7 @@ class RestGate:
             if admission.granted:
                 break
         metrics.REST_WAIT.labels(call.priority.name.lower()).observe(waited)
+        return admission
 
     async def _started(
         self,
@@ -111,7 +112,7 @@ class RestGate:
         call = self.call_of(params.method, params.url) if self.budget is not None else None
         context.rest_call = call
         if call is not None:
-            await self.wait_turn(call)
+            context.rest_admission = await self.wait_turn(call)
 
     async def _ended(
         self,
@@ -129,7 +130,7 @@ class RestGate:
         answer = Answer.of(response.status, response.headers)
         if answer.status == 429:
             metrics.REST_429.labels(answer.scope or "unknown").inc()
-        await self.budget.report(call, answer)
+        await self.budget.report(call, answer, getattr(context, "rest_admission", None))
 
     async def _refresh(self) -> None:
         while self.budget is not None:

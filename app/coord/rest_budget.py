@@ -58,7 +58,7 @@ if slot - now > backlog then
   return {0, tostring(ahead), 'global', tostring(tat - now)}
 end
 local bucket = redis.call('HGET', KEYS[2], route)
-local learning = 0
+local learning, ticket = 0, 0
 if not bucket then
   local learn = 'rest:learn:' .. route .. ':' .. major
   if not redis.call('SET', learn, '1', 'NX', 'PX', learn_ms) then
@@ -80,11 +80,14 @@ elseif bucket ~= '-' then
     end
     redis.call('HSET', win, 'remaining', remaining - 1, 'reset', tostring(reset))
     redis.call('PEXPIRE', win, math.ceil((reset - now) * 1000) + 60000)
+    local admitted = 'rest:admitted:' .. bucket .. ':' .. major
+    ticket = redis.call('INCR', admitted)
+    redis.call('PEXPIRE', admitted, math.ceil((reset - now) * 1000) + 60000)
   end
 end
 tat = slot + interval
 redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil((tat - now) * 1000) + 60000)
-return {1, tostring(slot - now), '', tostring(tat - now), learning}
+return {1, tostring(slot - now), '', tostring(tat - now), learning, ticket}
 """
 
 _REPORT = """
@@ -110,6 +113,12 @@ end
 local remaining = tonumber(ARGV[6])
 if status == 429 then remaining = 0 end
 if remaining == nil then return 0 end
+local ticket = tonumber(ARGV[10])
+if ticket > 0 then
+  -- admitted after this call: not in the answer's count yet
+  local admitted = tonumber(redis.call('GET', 'rest:admitted:' .. bucket .. ':' .. major) or '0')
+  remaining = math.max(0, remaining - math.max(0, admitted - ticket))
+end
 local per = tonumber(redis.call('HGET', meta, 'per') or '0')
 local win = 'rest:win:' .. bucket .. ':' .. major
 local w = redis.call('HMGET', win, 'remaining', 'reset')
@@ -176,8 +185,10 @@ class RestBudget(Protocol):
         """Reserve `call`'s turn, or say how long to wait before asking again."""
         ...
 
-    async def report(self, call: RestCall, answer: Answer) -> None:
-        """What the answer to `call` teaches (buckets, invalid requests)."""
+    async def report(
+        self, call: RestCall, answer: Answer, admission: Admission | None = None
+    ) -> None:
+        """What the answer to `call` (admitted by `admission`) teaches: buckets, invalid ones."""
         ...
 
     async def refresh(self) -> BudgetState:
@@ -212,10 +223,12 @@ class LocalRestBudget:
         """Reserve `call`'s turn in this process."""
         return self.schedule.admit(call, self.pacing, time.time())
 
-    async def report(self, call: RestCall, answer: Answer) -> None:
+    async def report(
+        self, call: RestCall, answer: Answer, admission: Admission | None = None
+    ) -> None:
         """Learn the bucket; count an invalid answer."""
         now = time.time()
-        self.schedule.learn(call, answer, now)
+        self.schedule.learn(call, answer, now, admission.local_ticket if admission else 0)
         if answer.invalid:
             self.invalid.add(now)
 
@@ -282,9 +295,16 @@ class RedisRestBudget:
             return own or await self.local.admit(call)
         granted, wait, blocked, ahead = (_text(v) for v in raw[:4])
         self.horizon = max(self.horizon, time.time() + float(ahead))
-        if raw[4:] == [1]:
+        learning, ticket = (int(v) for v in raw[4:6]) if len(raw) > 5 else (0, 0)
+        if learning:
             self._learning.add((call.route, call.major))
-        return Admission(granted == "1", float(wait), blocked or None)
+        return Admission(
+            granted == "1",
+            float(wait),
+            blocked or None,
+            local_ticket=own.local_ticket if own else 0,
+            shared_ticket=ticket,
+        )
 
     def _go_alone(self) -> None:
         """Redis is unreachable: pace alone, after what this pod reserved in the shared queue."""
@@ -298,9 +318,11 @@ class RedisRestBudget:
             self._alone = False
             self._recovering_until = now + RECOVERY_S
 
-    async def report(self, call: RestCall, answer: Answer) -> None:
+    async def report(
+        self, call: RestCall, answer: Answer, admission: Admission | None = None
+    ) -> None:
         """Teach the cluster (and this pod's fallback) what the answer says."""
-        await self.local.report(call, answer)
+        await self.local.report(call, answer, admission)
         if call.exempt and not answer.invalid:
             return  # its bucket is its interaction's own, which only this pod uses: no Redis
         teaches = (call.route, call.major) in self._learning
@@ -321,6 +343,7 @@ class RedisRestBudget:
             answer.reset_after or answer.retry_after or 0.0,
             int(answer.invalid),
             INVALID_WINDOW + 2 * INVALID_SLOT,
+            admission.shared_ticket if admission else 0,
         )
         try:
             await self.link.run(

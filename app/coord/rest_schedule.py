@@ -126,6 +126,12 @@ class Admission:
     granted: bool
     wait: float
     blocked_by: str | None = None
+    #: How many requests of the call's route window had been admitted, this one included, in
+    #: the local schedule and in the shared one (0: not counted in a window). Given back with
+    #: the answer, it tells how many were admitted after this one: the answer's remaining
+    #: count does not include them yet.
+    local_ticket: int = 0
+    shared_ticket: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +189,8 @@ class Schedule:
     meta: dict[str, _Meta] = field(default_factory=dict)
     windows: dict[tuple[str, str], _Window] = field(default_factory=dict)
     learning: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: Requests admitted into each (bucket, major)'s windows so far, all windows together.
+    admitted: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def admit(self, call: RestCall, pacing: Pacing, now: float) -> Admission:
         """Reserve a slot for `call` (global, then its route bucket at that slot).
@@ -202,14 +210,17 @@ class Schedule:
             if until > now:
                 return Admission(False, until - now, "route")
             self.learning[(call.route, call.major)] = now + LEARN_TIMEOUT
-        elif bucket != NO_BUCKET:
+        ticket = 0
+        if bucket is not None and bucket != NO_BUCKET:
             window = self._window(bucket, call.major, slot)
             if window is not None:
                 if window.remaining <= 0:
                     return Admission(False, window.reset_at - now, "route")
                 window.remaining -= 1
+                key = (bucket, call.major)
+                ticket = self.admitted[key] = self.admitted.get(key, 0) + 1
         self.tat = slot + pacing.interval
-        return Admission(True, slot - now)
+        return Admission(True, slot - now, local_ticket=ticket)
 
     def pace(self, pacing: Pacing, now: float) -> float:
         """Reserve the next global slot whatever the backlog; seconds until it."""
@@ -230,8 +241,13 @@ class Schedule:
     def _quota(self, limit: int) -> int:
         return max(1, limit // self.share)
 
-    def learn(self, call: RestCall, answer: Answer, now: float) -> None:
-        """What `answer` (to `call`, at `now`) tells about its route's bucket."""
+    def learn(self, call: RestCall, answer: Answer, now: float, ticket: int = 0) -> None:
+        """What `answer` (to `call`, at `now`, admitted with `ticket`) tells of its bucket.
+
+        Its remaining count is the bucket's just after `call`: the requests admitted since
+        (sent or about to be) are taken off it, since Discord counts them in the same window
+        when theirs and ours do not line up.
+        """
         if call.exempt:
             return  # one interaction's own bucket: not worth keeping
         self.learning.pop((call.route, call.major), None)
@@ -248,6 +264,8 @@ class Schedule:
         if remaining is None:
             return
         key, reset_at = (answer.bucket, call.major), now + reset_after
+        if ticket:
+            remaining = max(0, remaining - (self.admitted.get(key, 0) - ticket))
         window = self.windows.get(key)
         if window is None or now >= window.reset_at:
             meta = self.meta.get(answer.bucket)

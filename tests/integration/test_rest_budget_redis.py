@@ -13,7 +13,7 @@ import redis.asyncio as redis
 from app.coord.membership import Membership
 from app.coord.redis_link import RedisLink
 from app.coord.rest_budget import ROUTES_KEY, RedisRestBudget, RestPolicy
-from app.coord.rest_schedule import Answer, Priority, RestCall
+from app.coord.rest_schedule import MARGIN, Answer, Priority, RestCall
 from tests.services import private_redis
 from tests.unit.test_rest_schedule import BUCKET, MESSAGES
 from testsupport.keys import delete_keys
@@ -85,6 +85,24 @@ async def test_a_route_bucket_learned_by_one_pod_is_respected_by_the_other(
     assert blocked.blocked_by == "route" and 4.0 < blocked.wait <= 5.0 + 0.25
     other = RestCall.of("POST", "/channels/8/messages")  # another channel: its own window
     assert [(await pod.admit(other)).granted for pod in (b, a, b)] == [True, True, False]
+
+
+async def test_an_answer_takes_off_what_any_pod_admitted_after_it(
+    budgets: list[RedisRestBudget],
+) -> None:
+    """Our window ends; Discord's began with `first`: of its 4 left, b's two are taken."""
+    a, b = budgets
+    short = {**BUCKET, "X-RateLimit-Limit": "5", "X-RateLimit-Reset-After": "0.2"}
+    assert (await a.admit(MESSAGES)).granted
+    await a.report(MESSAGES, Answer.of(200, {**short, "X-RateLimit-Remaining": "4"}))
+    first = await a.admit(MESSAGES)
+    assert [(await b.admit(MESSAGES)).granted for _ in range(2)] == [True, True]
+    assert first.shared_ticket > 0
+    ended = time.time() + 0.2 + MARGIN + 0.05
+    await wait_for(lambda: time.time() > ended, within=2)  # the condition is our window's end
+    discords = {**BUCKET, "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "4"}
+    await a.report(MESSAGES, Answer.of(200, discords), first)
+    assert [(await pod.admit(MESSAGES)).granted for pod in (a, b, a)] == [True, True, False]
 
 
 async def test_invalid_requests_are_counted_for_the_cluster(

@@ -108,6 +108,23 @@ def test_a_process_alone_takes_its_share_of_each_route_bucket() -> None:
     assert alone.admit(MESSAGES, pacing, 0.1).granted
 
 
+def test_an_answer_takes_off_the_requests_admitted_after_its_own() -> None:
+    """Our window ended, Discord's began with the first of three we sent: its answer says 4
+    left, but two more of ours are already counted there, so 2 may go, not 4."""
+    schedule, pacing = Schedule(), Pacing.of(1000.0)
+    five = {**BUCKET, "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "4"}
+    assert schedule.admit(MESSAGES, pacing, 0.0).granted  # the route's first: learning
+    schedule.learn(MESSAGES, Answer.of(200, five), 0.01)  # our window: 4 left until 5.01
+    tickets = [schedule.admit(MESSAGES, pacing, 4.9).local_ticket for _ in range(3)]
+    assert tickets == [1, 2, 3]
+    schedule.learn(MESSAGES, Answer.of(200, five), 5.05, ticket=1)  # Discord's new window
+    assert [schedule.admit(MESSAGES, pacing, 5.06).granted for _ in range(3)] == [
+        True,
+        True,
+        False,
+    ]
+
+
 def test_which_answers_are_invalid_requests() -> None:
     assert Answer.of(401, {}).invalid and Answer.of(403, {}).invalid
     assert Answer.of(429, {"X-RateLimit-Scope": "global"}).invalid
