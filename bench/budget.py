@@ -334,7 +334,9 @@ async def run(ctx: RunContext) -> Result:
         "channels already set.",
         "Redis away: from a third of the load on, `CLIENT PAUSE ALL` for a third of it (every "
         "pod's Redis call times out after 1 s, as with a Redis down; the keys stay, so no "
-        "lease is lost). Back: from the pause's end to the end of the run.",
+        "lease is lost; a restarted Redis without persistence loses the leases, which stops "
+        "the shards by design: the bank benchmark runs that). Back: from the pause's end to "
+        "the end of the run.",
         "busiest second: the most requests the sandbox counted against the global limit in "
         "one wall-clock second (interaction callbacks are exempt; there are none here). "
         "Route 429s: scope `user`, Discord's per-route buckets (scope `shared` ones do not "
