@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from app.bot.fatal import FatalError
 from app.coord.assignment import assign
 from app.coord.membership import Membership
-from app.coord.redis_link import RedisUnavailable
+from app.coord.redis_link import RedisUnavailable, stop_tasks
 from app.ops import metrics
 
 if TYPE_CHECKING:
@@ -119,10 +119,7 @@ class Rebalancer:
     async def leave(self) -> None:
         """On SIGTERM: leave the membership, then hand each shard over as soon as it is taken."""
         self._stopping = True
-        running = [t for t in (self._task, *self._taking.values()) if t is not None]
-        for task in running:
-            task.cancel()
-        await asyncio.gather(*running, return_exceptions=True)
+        await stop_tasks(self._task, *self._taking.values())
         try:
             await self.membership.leave()
         except RedisUnavailable:

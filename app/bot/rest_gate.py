@@ -24,6 +24,7 @@ import aiohttp
 import yarl
 
 from app.bot import discord_internals as internals
+from app.coord.redis_link import stop_tasks
 from app.coord.rest_budget import BudgetState, RestBudget, RestPolicy
 from app.coord.rest_schedule import Admission, Answer, Priority, RestCall
 from app.ops import metrics
@@ -71,9 +72,7 @@ class RestGate:
     async def close(self) -> None:
         """Stop refreshing; requests pass ungated."""
         self.budget = None
-        if self._refresher is not None:
-            self._refresher.cancel()
-            await asyncio.gather(self._refresher, return_exceptions=True)
+        await stop_tasks(self._refresher)
 
     def call_of(self, method: str, url: yarl.URL) -> RestCall | None:
         """The budget's view of a request (None: not a REST call to the API, e.g. the gateway)."""

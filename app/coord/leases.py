@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from app.coord.redis_link import RedisLink, RedisUnavailable
+from app.coord.redis_link import RedisLink, RedisUnavailable, stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -261,9 +261,7 @@ class RedisShardLeases:
 
     async def close(self) -> None:
         """Stop renewing and release every lease."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        task, self._task = self._task, None
+        await stop_tasks(task)
         for shard_id in list(self._held):
             await self.release(shard_id)

@@ -8,10 +8,11 @@ fail too does the breaker open.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
@@ -107,3 +108,21 @@ class RedisLink:
     async def close(self) -> None:
         """Close the connection pool."""
         await self.client.aclose()
+
+
+async def stop_tasks(*tasks: asyncio.Task[Any] | None, retry_every: float = 0.5) -> None:
+    """Cancel `tasks` and wait until each has ended, cancelling again any that goes on.
+
+    A task in the middle of a Redis command can lose its cancellation: redis-py may turn it
+    into a read timeout, which the link reports as Redis away, and the task's loop carries on
+    to its next sleep. A single cancel then waits for ever (a shutdown that never ended:
+    tests/bot/test_cluster.py, the identify-budget stop).
+    """
+    running = {task for task in tasks if task is not None and not task.done()}
+    while running:
+        for task in running:
+            task.cancel()
+        done, running = await asyncio.wait(running, timeout=retry_every)
+        for task in done:
+            if not task.cancelled():
+                task.exception()  # retrieved: a task's failure on the way out is not news
