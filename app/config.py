@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     #: How a shard's new owner gets its guilds (app/bot/handover.py).
     handover_mode: Literal["snapshot", "lazy", "eager", "identify"] = "snapshot"
     outbox_lease_s: float = Field(30.0, ge=1, le=600)
+    #: The event loop of `python -m app run` (app/bot/runner.py).
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     log_level: str = "INFO"
     migrations_dir: Path | None = None
 

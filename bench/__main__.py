@@ -1,5 +1,5 @@
-"""python -m bench [NAME ...] [--scale tiny|small|full] [--minutes N] [--output PATH | --no-write]
-[--json PATH]
+"""python -m bench [NAME ...] [--scale tiny|small|full] [--minutes N] [--loop asyncio|uvloop]
+[--output PATH | --no-write] [--json PATH]
 
 Runs the named benchmarks (all of them without a name) against TEST_DATABASE_URL and
 TEST_REDIS_URL, prints their tables and writes each one's section of docs/benchmarks.md.
@@ -22,7 +22,15 @@ from typing import Any
 
 from app.db.postgres import asyncpg_dsn
 from bench import registry
-from bench.harness import SCALES, MissingServers, Result, RunContext, Scale, server_urls
+from bench.harness import (
+    SCALES,
+    MissingServers,
+    Result,
+    RunContext,
+    Scale,
+    loop_factory,
+    server_urls,
+)
 from bench.report import DEFAULT_OUTPUT, environment, render, write_section
 
 
@@ -38,6 +46,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--minutes",
         type=float,
         help="how long the long-running benchmarks (bank) run; default: the scale's",
+    )
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="asyncio",
+        help="the event loop of this process, where in-process implementations and the sandbox"
+        " run (bot processes run on their EVENT_LOOP)",
     )
     out = parser.add_mutually_exclusive_group()
     out.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="the Markdown report")
@@ -108,15 +123,16 @@ def main(argv: list[str] | None = None) -> int:
     failed: list[str] = []
     for name in args.names or registry.names():
         try:
-            result = asyncio.run(
-                run_one(
-                    name,
-                    args.scale,
-                    command,
-                    None if args.no_write else args.output,
-                    args.minutes,
+            with asyncio.Runner(loop_factory=loop_factory(args.loop)) as runner:
+                result = runner.run(
+                    run_one(
+                        name,
+                        args.scale,
+                        command,
+                        None if args.no_write else args.output,
+                        args.minutes,
+                    )
                 )
-            )
         except Exception:
             traceback.print_exc()
             failed.append(name)

@@ -39,7 +39,7 @@ from typing import Any
 
 from bench.data import connect, copy_members, fetch_value, redis_client
 from bench.harness import Benchmark, Result, RunContext, Scale, progress
-from bench.processes import Pods, cpu, pods_for
+from bench.processes import TAIL, Pods, cpu, pods_for
 from bench.profile import CATEGORIES, OTHER, Profile, by_category, read_stacks
 from bench.tables import Table, ratio
 from bench.timing import Run, closed_loop, open_loop
@@ -81,6 +81,8 @@ class Plan:
     callers: int
     saturation_s: float
     warmup: int
+    #: Also run ours on asyncio's own loop (EVENT_LOOP=asyncio), the loop before uvloop.
+    before: bool = True
 
     def describe(self) -> str:
         """For the report."""
@@ -94,7 +96,9 @@ class Plan:
 
 
 PLANS: dict[Scale, Plan] = {
-    "tiny": Plan(guilds=12, rates=(20, 50), step_s=1.0, callers=16, saturation_s=1.5, warmup=8),
+    "tiny": Plan(
+        guilds=12, rates=(20, 50), step_s=1.0, callers=16, saturation_s=1.5, warmup=8, before=False
+    ),
     "small": Plan(
         guilds=100, rates=(20, 50, 100), step_s=5.0, callers=64, saturation_s=8.0, warmup=40
     ),
@@ -280,31 +284,37 @@ async def warm_up(operations: list[Operation], count_each: int) -> None:
         await closed_loop(operation, 4, ops=count_each)
 
 
+#: Our bot as it runs by default, and on the event loop it had before (asyncio's own).
+OURS, OURS_BEFORE = "ours", "ours, asyncio loop (before)"
+#: The environment of each of our variants.
+VARIANTS: dict[str, dict[str, str]] = {OURS: {}, OURS_BEFORE: {"EVENT_LOOP": "asyncio"}}
+
+
 async def run_ours(
-    server: SandboxServer, traffic: Traffic, plan: Plan, pods: Pods
+    server: SandboxServer, traffic: Traffic, plan: Plan, pods: Pods, label: str = OURS
 ) -> tuple[list[Step], dict[str, Any]]:
-    """Our bot in two processes: transfer, balance and chat."""
+    """Our bot in two processes (the variant `label`): transfer, balance and chat."""
     dsn = pods.db.dsn
     bots = [
-        pods.guildbot(f"guildbot-{i}", server, SHARD_IDS=json.dumps(ids))
+        pods.guildbot(f"guildbot-{i}", server, TAIL, SHARD_IDS=json.dumps(ids), **VARIANTS[label])
         for i, ids in enumerate(PROCESS_SHARDS)
     ]
     facts: dict[str, Any] = {}
     try:
         await asyncio.gather(*(b.start() for b in bots))
         await asyncio.gather(*(b.wait_ready() for b in bots))
-        progress("our bot is ready in 2 processes; warming up")
+        progress(f"{label}: ready in 2 processes; warming up")
         await warm_up([traffic.slash("transfer"), traffic.slash("balance")], plan.warmup)
         warm_transfers = await count(dsn, "SELECT count(*) FROM ledger WHERE kind = 'transfer_out'")
 
         async def reset() -> None:
             await reset_xp(dsn, pods.redis_url)
 
-        transfer = Workload("transfer", "ours", lambda: traffic.slash("transfer"))
-        balance = Workload("balance", "ours", lambda: traffic.slash("balance"))
+        transfer = Workload("transfer", label, lambda: traffic.slash("transfer"))
+        balance = Workload("balance", label, lambda: traffic.slash("balance"))
         chat = Workload(
             "chat (XP, level-up)",
-            "ours",
+            label,
             traffic.chat,
             before_step=reset,
             limit=len(traffic.everyone),  # each member speaks once per step
@@ -388,11 +398,17 @@ async def run_all(ctx: RunContext, plan: Plan, world: World) -> tuple[list[Step]
             traffic = Traffic(server, watcher, seed=20261127)
             await seed_members(pods.db.dsn, traffic.everyone)
             await publish_commands(server, pods.db.url)
-            ours, facts = await run_ours(server, traffic, plan, pods)
+            # The variant before first: whatever the sandbox slows down with goes against ours.
+            labels = [OURS_BEFORE, OURS] if plan.before else [OURS]
+            runs = {label: await run_ours(server, traffic, plan, pods, label) for label in labels}
             bare = await run_bare(server, traffic, plan, pods)
         finally:
             await watcher.stop()
-    return ours + bare, facts
+    facts = runs[OURS][1]
+    if OURS_BEFORE in runs:
+        facts[OURS_BEFORE] = runs[OURS_BEFORE][1]
+    steps = [step for label in reversed(labels) for step in runs[label][0]]
+    return steps + bare, facts
 
 
 def notes(facts: dict[str, Any]) -> list[str]:
@@ -422,10 +438,21 @@ def notes(facts: dict[str, Any]) -> list[str]:
         "at level 1 as level-up messages were seen. A message that earns no level costs the "
         "same minus the level-up message (and a message within the 60 s cooldown stops at "
         "Redis).",
-        f"Transfers: /transfer amount 1 to a random member of the same guild; the ledger holds "
-        f"exactly one transfer per answered command ({facts.get('ledger_transfers'):,} rows "
-        f"for {facts.get('transfers_answered_ok'):,} answers).",
+        "Transfers: /transfer amount 1 to a random member of the same guild; the ledger holds "
+        f"exactly one transfer per answered command ({ledger_check(facts)}).",
+        f"{OURS_BEFORE}: the same bot with EVENT_LOOP=asyncio, the event loop it ran on before "
+        "uvloop became the default, in the same run.",
     ]
+
+
+def ledger_check(facts: dict[str, Any]) -> str:
+    """ "N rows for M answers", for each variant of ours that ran."""
+    runs = {OURS: facts, OURS_BEFORE: facts.get(OURS_BEFORE)}
+    return "; ".join(
+        f"{label}: {run['ledger_transfers']:,} rows for {run['transfers_answered_ok']:,} answers"
+        for label, run in runs.items()
+        if run
+    )
 
 
 def answered(run: Run) -> int:
@@ -494,22 +521,44 @@ def profile_table(folder: Path) -> Table:
 
 
 def ceiling_table(steps: list[Step]) -> Table:
-    """Saturation throughput of each workload against the bare bot's matching ping."""
-    saturated = {s.workload.name: s for s in steps if s.load.startswith("saturation")}
+    """Saturation throughput and CPU of each of our workloads against the bare bot's ping."""
+    saturated = {
+        (s.workload.bot, s.workload.name): s for s in steps if s.load.startswith("saturation")
+    }
     table = Table(
         "Ceiling: answered/s at saturation",
-        ["workload", "ours answered/s", "bare discord.py", "bare answered/s", "ours vs bare"],
+        [
+            "workload",
+            "bot",
+            "answered/s",
+            "bot CPU ms per answer",
+            "bare discord.py",
+            "bare answered/s",
+            "bare CPU ms per answer",
+            "vs bare",
+        ],
     )
     for name, baseline in (
         ("transfer", "/ping"),
         ("balance", "/ping"),
         ("chat (XP, level-up)", "message ping"),
     ):
-        ours, bare = saturated.get(name), saturated.get(baseline)
-        if ours is None or bare is None:
-            continue
-        ours_rate, bare_rate = answered_rate(ours.run), answered_rate(bare.run)
-        table.add(name, ours_rate, baseline, bare_rate, ratio(ours_rate, bare_rate))
+        bare = saturated.get(("bare discord.py", baseline))
+        for label in VARIANTS:
+            ours = saturated.get((label, name))
+            if ours is None or bare is None:
+                continue
+            ours_rate, bare_rate = answered_rate(ours.run), answered_rate(bare.run)
+            table.add(
+                name,
+                label,
+                ours_rate,
+                ours.cpu_ms_per_answer,
+                baseline,
+                bare_rate,
+                bare.cpu_ms_per_answer,
+                ratio(ours_rate, bare_rate),
+            )
     return table
 
 

@@ -54,7 +54,16 @@ from bench.data import (
     pg_pool,
     tortoise_context,
 )
-from bench.harness import Benchmark, Result, RunContext, Scale, progress, snowflake
+from bench.harness import (
+    Benchmark,
+    Result,
+    RunContext,
+    Scale,
+    loop_factory,
+    progress,
+    running_loop_name,
+    snowflake,
+)
 from bench.tables import Table, ratio
 from bench.timing import Run, closed_loop
 
@@ -375,6 +384,7 @@ class ChildJob:
     callers: int
     budget: Budget
     seed: int
+    loop: str  # the parent's event loop: "asyncio" or "uvloop"
 
 
 async def _child(job: ChildJob, barrier: Barrier) -> dict[str, Any]:
@@ -402,7 +412,8 @@ async def _child(job: ChildJob, barrier: Barrier) -> dict[str, Any]:
 def child_main(job: ChildJob, barrier: Barrier, results: Any) -> None:
     """Entry point of a child process (spawned): run the job, put its result on the queue."""
     try:
-        results.put(asyncio.run(_child(job, barrier)))
+        with asyncio.Runner(loop_factory=loop_factory(job.loop)) as runner:
+            results.put(runner.run(_child(job, barrier)))
     except BaseException:
         barrier.abort()
         results.put({"error": traceback.format_exc()})
@@ -431,7 +442,8 @@ async def measure_processes(
             target=child_main,
             args=(
                 ChildJob(
-                    db, redis_url, guild_id, pattern, callers // PROCESSES, share, seed + 7 * p
+                    *(db, redis_url, guild_id, pattern, callers // PROCESSES, share),
+                    *(seed + 7 * p, running_loop_name()),
                 ),
                 barrier,
                 results,

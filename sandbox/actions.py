@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import itertools
 import re
 import time
 from dataclasses import dataclass, field
@@ -134,10 +135,13 @@ def remember_nonce(core: Core, body: dict[str, Any], msg: Message) -> None:
     if not body.get("enforce_nonce") or msg.nonce is None:
         return
     now = time.monotonic()
-    if len(core.nonces) >= 10_000:
-        horizon = now - core.settings.nonce_window
-        core.nonces = {k: v for k, v in core.nonces.items() if v[1] >= horizon}
-    core.nonces[(msg.author_id, str(msg.nonce))] = (msg.id, now)
+    nonces = core.nonces  # oldest first: each entry is (re)inserted at the end
+    horizon = now - core.settings.nonce_window
+    for key in list(itertools.takewhile(lambda k: nonces[k][1] < horizon, nonces)):
+        del nonces[key]
+    key = (msg.author_id, str(msg.nonce))
+    nonces.pop(key, None)
+    nonces[key] = (msg.id, now)
 
 
 def post_message(

@@ -60,7 +60,8 @@ class Core:
         self.base_url = ""
         #: Every uploaded file by attachment id, served under /attachments/.
         self.uploads: dict[int, Attachment] = {}
-        #: (author id, nonce) -> (message id, when) of messages created with enforce_nonce.
+        #: (author id, nonce) -> (message id, when) of messages created with enforce_nonce within
+        #: the nonce window, oldest first.
         self.nonces: dict[tuple[int, str], tuple[int, float]] = {}
         #: How many creates returned an earlier message because of its nonce.
         self.nonce_repeats = 0

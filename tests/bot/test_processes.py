@@ -104,14 +104,15 @@ async def test_guilds_on_other_shards_in_other_processes_share_nothing(
 async def test_tempban_expires_once_across_a_restart(
     one_shard_sandbox: SandboxServer, pg_url: str, redis_server_url: str, tmp_path: Path
 ) -> None:
+    """The first process runs on asyncio's own event loop, the second on uvloop (the default)."""
     server = one_shard_sandbox
     await publish(server, pg_url)
-    first, second = (
-        pod(name, server, pg_url, redis_server_url, tmp_path) for name in ("first", "second")
-    )
+    first = pod("first", server, pg_url, redis_server_url, tmp_path, EVENT_LOOP="asyncio")
+    second = pod("second", server, pg_url, redis_server_url, tmp_path)
     try:
         await first.start()
         await first.wait_log("shard 0 ready")
+        assert first.logged("event loop: asyncio"), first.log()
         h = Harness(server, None, next(iter(server.world.guilds.values())))
         reply = await h.slash("mod", "ban", user="m1", duration="2s", reason="cool down")
         assert reply.content.startswith("Case #1: Temporary ban (2s)")
@@ -127,6 +128,7 @@ async def test_tempban_expires_once_across_a_restart(
             within=30,
         )
         await second.wait_log("case 1 of guild")
+        assert second.logged("event loop: uvloop"), second.log()
         case = await Case.get(id=case.id)
         assert case.state == CaseState.EXPIRED
         assert [e.note for e in await CaseEdit.filter(case_id=case.id)] == ["expired"]

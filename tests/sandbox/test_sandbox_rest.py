@@ -130,6 +130,19 @@ async def test_an_enforced_nonce_returns_the_earlier_message(
     assert server.core.nonce_repeats == 1
 
 
+async def test_nonces_past_the_window_are_forgotten_as_new_ones_come(
+    server: SandboxServer, rest: Rest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = f"/channels/{ids(server)['general']}/messages"
+    for n in range(3):
+        await rest("POST", path, {"content": "x", "nonce": f"{n}.0", "enforce_nonce": True})
+    assert len(server.core.nonces) == 3
+    monkeypatch.setattr(server.core.settings, "nonce_window", 0.0)  # every nonce is now too old
+    _, last, _ = await rest("POST", path, {"content": "y", "nonce": "0.0", "enforce_nonce": True})
+    assert [seen for seen, _ in server.core.nonces.values()] == [int(last["id"])]
+    assert server.core.nonce_repeats == 0
+
+
 async def test_rate_limit_switch_answers_429_like_discord(
     server: SandboxServer, rest: Rest
 ) -> None:

@@ -2,7 +2,9 @@ import subprocess
 import sys
 
 import pytest
+import uvloop
 
+from app.bot.runner import loop_factory
 from app.config import Settings
 
 
@@ -22,6 +24,7 @@ def test_defaults_are_the_embedded_setup(monkeypatch: pytest.MonkeyPatch) -> Non
         ("TRANSFER_MAX", "0"),
         ("LOG_LEVEL", "LOUD"),
         ("DB_POOL_MAX", "many"),
+        ("EVENT_LOOP", "uvlop"),
     ],
 )
 def test_invalid_setting_fails_with_one_line_naming_it(name: str, value: str) -> None:
@@ -66,3 +69,8 @@ def assert_one_line_naming(name: str, env: dict[str, str]) -> str:
 def test_consistent_shard_settings_pass() -> None:
     settings = Settings(_env_file=None, shard_count=4, shard_ids=[0, 3])
     assert settings.shard_ids == [0, 3]
+
+
+def test_the_event_loop_setting_picks_the_loop() -> None:
+    assert loop_factory(Settings(_env_file=None, event_loop="asyncio")) is None
+    assert loop_factory(Settings(_env_file=None)) is uvloop.new_event_loop
