@@ -19,21 +19,26 @@ answers) and at saturation (a closed loop: N members each send their next comman
 as the last is answered). Latency runs from the moment an event was due to be sent to the
 moment the sandbox recorded the answer.
 
-Baseline: a bare discord.py AutoShardedBot (bench/barebot.py), also 4 shards in 2 processes
-through the same sandbox, answering `/ping` with "pong" and a message "ping" with a reply: the
-ceiling of the sandbox + discord.py pipeline on this machine, with no database, Redis or cogs.
+Baselines: a bare discord.py AutoShardedBot (bench/barebot.py), also 4 shards in 2 processes,
+answering `/ping` with "pong" and a message "ping" with a reply: the ceiling of the sandbox +
+discord.py pipeline on this machine, with no database, Redis or cogs; and ours on asyncio's
+own event loop (EVENT_LOOP=asyncio), as it ran before uvloop.
+
+Every bot has a sandbox of its own (the same world) and runs from the start; within each step
+the bots take turns in slices (`Plan.rounds`), so that machine drift hits them alike.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +60,6 @@ from bench.traffic import (
 )
 from sandbox import SandboxServer
 from sandbox.builders import build_world
-from sandbox.world import World
 from testsupport.keys import delete_keys
 from testsupport.processes import BotProcess, stop_all
 
@@ -81,6 +85,8 @@ class Plan:
     callers: int
     saturation_s: float
     warmup: int
+    #: Each step's time is cut into this many slices per bot, the bots taking turns.
+    rounds: int = 3
     #: Also run ours on asyncio's own loop (EVENT_LOOP=asyncio), the loop before uvloop.
     before: bool = True
 
@@ -97,7 +103,14 @@ class Plan:
 
 PLANS: dict[Scale, Plan] = {
     "tiny": Plan(
-        guilds=12, rates=(20, 50), step_s=1.0, callers=16, saturation_s=1.5, warmup=8, before=False
+        guilds=12,
+        rates=(20, 50),
+        step_s=1.0,
+        callers=16,
+        saturation_s=1.5,
+        warmup=8,
+        rounds=1,
+        before=False,
     ),
     "small": Plan(
         guilds=100, rates=(20, 50, 100), step_s=5.0, callers=64, saturation_s=8.0, warmup=40
@@ -124,6 +137,7 @@ class Workload:
     make: Callable[[], Operation]  # a fresh operation for each step
     before_step: Callable[[], Awaitable[None]] | None = None
     limit: int | None = None  # at most this many commands in a saturation step
+    level_ups: Callable[[], Awaitable[int]] | None = None  # chat: members at level 1 now
 
 
 @dataclass
@@ -231,51 +245,99 @@ async def count(dsn: str, query: str) -> int:
 # --- running the steps -----------------------------------------------------------------------
 
 
-async def idle_share(bots: list[BotProcess]) -> float:
-    """The bot processes' CPU share (1.0 = one core) while no command arrives."""
-    cpu0, started = cpu(bots), time.monotonic()
+@dataclass
+class Contestant:
+    """One bot (ours, a variant of ours, or the bare bot) with a sandbox of its own."""
+
+    label: str
+    server: SandboxServer
+    traffic: Traffic
+    bots: list[BotProcess] = field(default_factory=list)
+    pods: Pods | None = None  # ours: its database and Redis
+
+    @property
+    def dsn(self) -> str:
+        """Ours: its database."""
+        assert self.pods is not None
+        return self.pods.db.dsn
+
+
+async def idle_shares(contestants: list[Contestant]) -> dict[str, float]:
+    """Each contestant's bot processes' CPU share (1.0 = one core) while no command arrives."""
+    before, started = {c.label: cpu(c.bots) for c in contestants}, time.monotonic()
     await asyncio.sleep(IDLE_S)  # the measurement itself: CPU spent over a quiet interval
-    return (cpu(bots) - cpu0) / (time.monotonic() - started)
+    wall = time.monotonic() - started
+    return {c.label: (cpu(c.bots) - before[c.label]) / wall for c in contestants}
 
 
 async def measure(
-    workload: Workload, plan: Plan, bots: list[BotProcess], chat_check: str | None = None
+    entries: list[tuple[Contestant, Workload]], plan: Plan
 ) -> tuple[list[Step], list[dict[str, Any]]]:
-    """Every offered rate, then saturation; `chat_check` counts the leveled-up rows."""
-    idle = await idle_share(bots)
+    """Every offered rate, then saturation, the entries taking turns in `plan.rounds` slices.
+
+    Taking turns exposes every bot to the same state of the machine (this one is shared and
+    its speed drifts by tens of percent between minutes) and of the sandboxes: consecutive
+    runs of the whole benchmark once differed by 1.6x on the same bot run one after the other.
+    """
+    idle = await idle_shares(list({c.label: c for c, _ in entries}.values()))
     steps: list[Step] = []
     checks: list[dict[str, Any]] = []
     loads: list[tuple[str, int | None]] = [(f"{r}/s", r) for r in plan.rates]
     loads.append((f"saturation ({plan.callers} members)", None))
     for load, rate in loads:
-        if workload.before_step is not None:
-            await workload.before_step()
-        progress(f"{workload.bot}: {workload.name} at {load}")
-        cpu0 = cpu(bots)
-        operation = workload.make()
-        profile = profiling(workload, bots[0], plan.saturation_s) if rate is None else None
-        async with profile or nullcontext():
-            with quiet_gc():
-                if rate is None:
-                    run = await closed_loop(
-                        operation, plan.callers, ops=workload.limit, seconds=plan.saturation_s
-                    )
-                else:
-                    run = await open_loop(operation, rate, plan.step_s)
-        steps.append(Step(workload, load, run, cpu(bots) - cpu0, idle * run.wall))
-        if chat_check is not None:
-            leveled = await count(chat_check, "SELECT count(*) FROM members WHERE level >= 1")
-            checks.append({"load": load, "level_ups_seen": run.outcomes["ok"], "rows": leveled})
+        for _, workload in entries:
+            if workload.before_step is not None:
+                await workload.before_step()
+        operations = [workload.make() for _, workload in entries]
+        runs: list[list[Run]] = [[] for _ in entries]
+        spent = [0.0 for _ in entries]
+        length = (plan.step_s if rate is not None else plan.saturation_s) / plan.rounds
+        progress(f"{load}: " + ", ".join(f"{c.label} {w.name}" for c, w in entries))
+        for turn in range(plan.rounds):
+            for i in [(turn + k) % len(entries) for k in range(len(entries))]:
+                (contestant, workload), done = entries[i], sum(r.ops for r in runs[i])
+                left = None if workload.limit is None else workload.limit - done
+                if left == 0:
+                    continue
+                first_saturated = rate is None and turn == 0
+                profile = profiling(contestant, workload, length) if first_saturated else None
+                cpu0 = cpu(contestant.bots)
+                async with profile or nullcontext():
+                    with quiet_gc():
+                        if rate is None:
+                            run = await closed_loop(
+                                operations[i], plan.callers, ops=left, seconds=length
+                            )
+                        else:
+                            run = await open_loop(operations[i], rate, length)
+                spent[i] += cpu(contestant.bots) - cpu0
+                runs[i].append(run)
+        for i, (contestant, workload) in enumerate(entries):
+            pooled = Run.pooled(runs[i])
+            steps.append(
+                Step(workload, load, pooled, spent[i], idle[contestant.label] * pooled.wall)
+            )
+            if workload.level_ups is not None:
+                rows = await workload.level_ups()
+                checks.append(
+                    {
+                        "bot": contestant.label,
+                        "load": load,
+                        "level_ups_seen": pooled.outcomes["ok"],
+                        "rows": rows,
+                    }
+                )
     return steps, checks
 
 
-def profiling(workload: Workload, bot: BotProcess, seconds: float) -> Profile | None:
-    """A py-spy profile of `bot` for the step, when BENCH_PROFILE names a directory for it."""
+def profiling(contestant: Contestant, workload: Workload, seconds: float) -> Profile | None:
+    """A py-spy profile of the contestant's first bot process for one slice of saturation,
+    when BENCH_PROFILE names a directory for it."""
     folder = os.environ.get("BENCH_PROFILE")
     if not folder:
         return None
-    name = re.sub(r"[^a-z0-9]+", "-", f"{workload.bot} {workload.name}".lower()).strip("-")
-    return Profile(bot.pid, Path(folder) / name, seconds)
+    name = re.sub(r"[^a-z0-9]+", "-", f"{contestant.label} {workload.name}".lower()).strip("-")
+    return Profile(contestant.bots[0].pid, Path(folder) / name, seconds)
 
 
 async def warm_up(operations: list[Operation], count_each: int) -> None:
@@ -286,91 +348,87 @@ async def warm_up(operations: list[Operation], count_each: int) -> None:
 
 #: Our bot as it runs by default, and on the event loop it had before (asyncio's own).
 OURS, OURS_BEFORE = "ours", "ours, asyncio loop (before)"
+BARE = "bare discord.py"
 #: The environment of each of our variants.
 VARIANTS: dict[str, dict[str, str]] = {OURS: {}, OURS_BEFORE: {"EVENT_LOOP": "asyncio"}}
 
 
-async def run_ours(
-    server: SandboxServer, traffic: Traffic, plan: Plan, pods: Pods, label: str = OURS
-) -> tuple[list[Step], dict[str, Any]]:
-    """Our bot in two processes (the variant `label`): transfer, balance and chat."""
-    dsn = pods.db.dsn
-    bots = [
-        pods.guildbot(f"guildbot-{i}", server, TAIL, SHARD_IDS=json.dumps(ids), **VARIANTS[label])
+async def start_ours(contestant: Contestant, plan: Plan) -> None:
+    """Our bot in two processes (the variant the contestant's label names), warmed up."""
+    pods, server, traffic = contestant.pods, contestant.server, contestant.traffic
+    assert pods is not None
+    await seed_members(pods.db.dsn, traffic.everyone)
+    await publish_commands(server, pods.db.url)
+    contestant.bots = [
+        pods.guildbot(
+            f"guildbot-{i}", server, TAIL, SHARD_IDS=json.dumps(ids), **VARIANTS[contestant.label]
+        )
         for i, ids in enumerate(PROCESS_SHARDS)
     ]
-    facts: dict[str, Any] = {}
-    try:
-        await asyncio.gather(*(b.start() for b in bots))
-        await asyncio.gather(*(b.wait_ready() for b in bots))
-        progress(f"{label}: ready in 2 processes; warming up")
-        await warm_up([traffic.slash("transfer"), traffic.slash("balance")], plan.warmup)
-        warm_transfers = await count(dsn, "SELECT count(*) FROM ledger WHERE kind = 'transfer_out'")
+    await asyncio.gather(*(b.start() for b in contestant.bots))
+    await asyncio.gather(*(b.wait_ready() for b in contestant.bots))
+    progress(f"{contestant.label}: ready in 2 processes; warming up")
+    await warm_up([traffic.slash("transfer"), traffic.slash("balance")], plan.warmup)
 
-        async def reset() -> None:
-            await reset_xp(dsn, pods.redis_url)
 
-        transfer = Workload("transfer", label, lambda: traffic.slash("transfer"))
-        balance = Workload("balance", label, lambda: traffic.slash("balance"))
-        chat = Workload(
+async def start_bare(contestant: Contestant, pods: Pods, plan: Plan) -> None:
+    """The bare discord.py bot in two processes, warmed up."""
+    for i, ids in enumerate(PROCESS_SHARDS):
+        bot = pods.barebot(
+            f"barebot-{i}",
+            contestant.server,
+            SHARD_IDS=json.dumps(ids),
+            BARE_MODE="ping",
+            BARE_SYNC="1" if i == 0 else "0",
+        )
+        contestant.bots.append(bot)
+        await bot.start()
+        await bot.wait_log("bare bot ready", within=60)
+    progress("the bare bot is ready in 2 processes; warming up")
+    traffic = contestant.traffic
+    await warm_up([traffic.slash("ping"), traffic.ping_message()], plan.warmup)
+
+
+def workloads_of(contestant: Contestant) -> dict[str, Workload]:
+    """What a contestant is measured on, by name."""
+    traffic, label = contestant.traffic, contestant.label
+    if label == BARE:
+        return {
+            "/ping": Workload("/ping", label, lambda: traffic.slash("ping")),
+            "message ping": Workload("message ping", label, traffic.ping_message),
+        }
+    dsn, redis_url = contestant.dsn, contestant.pods.redis_url if contestant.pods else ""
+
+    async def reset() -> None:
+        await reset_xp(dsn, redis_url)
+
+    async def level_ups() -> int:
+        return await count(dsn, "SELECT count(*) FROM members WHERE level >= 1")
+
+    return {
+        "transfer": Workload("transfer", label, lambda: traffic.slash("transfer")),
+        "balance": Workload("balance", label, lambda: traffic.slash("balance")),
+        "chat (XP, level-up)": Workload(
             "chat (XP, level-up)",
             label,
             traffic.chat,
             before_step=reset,
             limit=len(traffic.everyone),  # each member speaks once per step
-        )
-        steps: list[Step] = []
-        for workload in (transfer, balance):
-            measured, _ = await measure(workload, plan, bots)
-            steps += measured
-        measured, facts["chat_checks"] = await measure(chat, plan, bots, chat_check=dsn)
-        steps += measured
-        ok_transfers = sum(s.run.outcomes["ok"] for s in steps if s.workload is transfer)
-        facts["transfers_answered_ok"] = ok_transfers
-        facts["ledger_transfers"] = (
-            await count(dsn, "SELECT count(*) FROM ledger WHERE kind = 'transfer_out'")
-            - warm_transfers
-        )
-        facts["bot_errors_logged"] = sum(len(b.errors()) for b in bots)
-    finally:
-        await stop_all(bots)
-    return steps, facts
+            level_ups=level_ups,
+        ),
+    }
 
 
-async def run_bare(server: SandboxServer, traffic: Traffic, plan: Plan, pods: Pods) -> list[Step]:
-    """The bare discord.py bot in two processes: /ping and a message "ping"."""
-    bots: list[BotProcess] = []
-    try:
-        for i, ids in enumerate(PROCESS_SHARDS):
-            bot = pods.barebot(
-                f"barebot-{i}",
-                server,
-                SHARD_IDS=json.dumps(ids),
-                BARE_MODE="ping",
-                BARE_SYNC="1" if i == 0 else "0",
-            )
-            bots.append(bot)
-            await bot.start()
-            await bot.wait_log("bare bot ready", within=60)
-        progress("the bare bot is ready in 2 processes; warming up")
-        await warm_up([traffic.slash("ping"), traffic.ping_message()], plan.warmup)
-        slash = Workload("/ping", "bare discord.py", lambda: traffic.slash("ping"))
-        message = Workload("message ping", "bare discord.py", traffic.ping_message)
-        steps: list[Step] = []
-        for workload in (slash, message):
-            measured, _ = await measure(workload, plan, bots)
-            steps += measured
-    finally:
-        await stop_all(bots)
-    return steps
+async def transfers_in_ledger(contestant: Contestant) -> int:
+    """Transfers in a contestant's ledger."""
+    return await count(contestant.dsn, "SELECT count(*) FROM ledger WHERE kind = 'transfer_out'")
 
 
 async def run(ctx: RunContext) -> Result:
-    """Ours, then the bare bot, through one sandbox."""
+    """Ours (and its variant before), and the bare bot, each through a sandbox of its own."""
     plan = PLANS[ctx.scale]
-    world = build_world(plan.guilds, 50, 30, 100, seed=7, shard_count=SHARDS)
     result = ctx.result(plan.describe())
-    steps, facts = await run_all(ctx, plan, world)
+    steps, facts = await run_all(ctx, plan)
     result.tables += [steps_table(steps), ceiling_table(steps)]
     folder = os.environ.get("BENCH_PROFILE")
     if folder:
@@ -381,49 +439,89 @@ async def run(ctx: RunContext) -> Result:
     return result
 
 
-async def run_all(ctx: RunContext, plan: Plan, world: World) -> tuple[list[Step], dict[str, Any]]:
-    """Servers, sandbox and watcher around ours and the bare bot."""
-    async with (
-        pods_for(
-            ctx,
-            SHARD_COUNT=str(SHARDS),
-            IDENTIFY_WINDOW_S=str(WINDOW),
-            REST_GLOBAL_LIMIT=str(RAISED_GLOBAL_LIMIT),
-        ) as pods,
-        sandbox(world, identify_window=WINDOW, interaction_deadline=60) as server,
-    ):
-        watcher = ReplyWatcher(server)
-        watcher.start()
+async def run_all(ctx: RunContext, plan: Plan) -> tuple[list[Step], dict[str, Any]]:
+    """Servers, sandboxes and watchers around every contestant; the measured steps."""
+    labels = [OURS, OURS_BEFORE, BARE] if plan.before else [OURS, BARE]
+    shared = {
+        "SHARD_COUNT": str(SHARDS),
+        "IDENTIFY_WINDOW_S": str(WINDOW),
+        "REST_GLOBAL_LIMIT": str(RAISED_GLOBAL_LIMIT),
+    }
+    async with contextlib.AsyncExitStack() as stack:
+        contestants: list[Contestant] = []
+        for label in labels:
+            world = build_world(plan.guilds, 50, 30, 100, seed=7, shard_count=SHARDS)
+            server = await stack.enter_async_context(
+                sandbox(world, identify_window=WINDOW, interaction_deadline=60)
+            )
+            watcher = ReplyWatcher(server)
+            watcher.start()
+            stack.push_async_callback(watcher.stop)
+            contestant = Contestant(label, server, Traffic(server, watcher, seed=20261127))
+            if label != BARE:
+                contestant.pods = await stack.enter_async_context(pods_for(ctx, **shared))
+            contestants.append(contestant)
+        by_label = {c.label: c for c in contestants}
+        ours = [c for c in contestants if c.label != BARE]
         try:
-            traffic = Traffic(server, watcher, seed=20261127)
-            await seed_members(pods.db.dsn, traffic.everyone)
-            await publish_commands(server, pods.db.url)
-            # The variant before first: whatever the sandbox slows down with goes against ours.
-            labels = [OURS_BEFORE, OURS] if plan.before else [OURS]
-            runs = {label: await run_ours(server, traffic, plan, pods, label) for label in labels}
-            bare = await run_bare(server, traffic, plan, pods)
+            for contestant in ours:
+                await start_ours(contestant, plan)
+            assert ours[0].pods is not None
+            await start_bare(by_label[BARE], ours[0].pods, plan)
+            warm = {c.label: await transfers_in_ledger(c) for c in ours}
+            work = {c.label: workloads_of(c) for c in contestants}
+            groups = [
+                [
+                    *((c, work[c.label]["transfer"]) for c in ours),
+                    (by_label[BARE], work[BARE]["/ping"]),
+                ],
+                [(c, work[c.label]["balance"]) for c in ours],
+                [
+                    *((c, work[c.label]["chat (XP, level-up)"]) for c in ours),
+                    (by_label[BARE], work[BARE]["message ping"]),
+                ],
+            ]
+            steps: list[Step] = []
+            facts: dict[str, Any] = {"chat_checks": []}
+            for group in groups:
+                measured, checks = await measure(group, plan)
+                steps += measured
+                facts["chat_checks"] += checks
+            facts["transfers"] = {
+                c.label: {
+                    "answered_ok": sum(
+                        s.run.outcomes["ok"]
+                        for s in steps
+                        if s.workload.bot == c.label and s.workload.name == "transfer"
+                    ),
+                    "in_ledger": await transfers_in_ledger(c) - warm[c.label],
+                }
+                for c in ours
+            }
+            facts["bot_errors_logged"] = sum(len(b.errors()) for c in ours for b in c.bots)
         finally:
-            await watcher.stop()
-    facts = runs[OURS][1]
-    if OURS_BEFORE in runs:
-        facts[OURS_BEFORE] = runs[OURS_BEFORE][1]
-    steps = [step for label in reversed(labels) for step in runs[label][0]]
-    return steps + bare, facts
+            await stop_all([b for c in contestants for b in c.bots])
+    order = {label: i for i, label in enumerate(labels)}
+    steps.sort(key=lambda s: order[s.workload.bot])  # stable: each bot's steps stay in order
+    return steps, facts
 
 
 def notes(facts: dict[str, Any]) -> list[str]:
     """What the reader needs to read the tables."""
     return [
-        "PostgreSQL: the shared server above (a database of the run's own); Redis: a "
-        "redis-server of the run's own (same binary as above), since bot processes keep fixed "
-        "keys (leases, identify queue) that concurrent runs would share.",
+        "Each bot has a sandbox of its own (the same generated world), and each of ours a "
+        "database of its own on the shared PostgreSQL server above and a redis-server of its "
+        "own (same binary as above), since bot processes keep fixed keys (leases, identify "
+        "queue). Every bot runs from the start; within each step the bots take turns "
+        "(round-robin slices of the step's time), so that each sees the same machine.",
         "answered/s: answers over the time from the first event to the last answer; p50/p99 "
         "from the moment each event was due to be sent (the open loop sends on schedule, so a "
         "slow bot shows as latency, not as a slower sender) to the moment the sandbox recorded "
         "the bot's answer.",
         "bot CPU: CPU time of the two bot processes over wall time (100% = one core); bot CPU "
         "ms per answer: that CPU time minus what the bots spend idle in as long (measured for "
-        f"{IDLE_S:g} s before each workload: heartbeats, leases, the REST budget's refresh), over "
+        f"{IDLE_S:g} s, all bots idle, before each group of workloads: heartbeats, leases, "
+        "the REST budget's refresh), over "
         "the commands answered; sandbox CPU: the benchmark process, which runs the sandbox "
         "(gateway, REST) and the simulated members; machine CPU: all cores, including "
         "PostgreSQL and Redis.",
@@ -441,17 +539,15 @@ def notes(facts: dict[str, Any]) -> list[str]:
         "Transfers: /transfer amount 1 to a random member of the same guild; the ledger holds "
         f"exactly one transfer per answered command ({ledger_check(facts)}).",
         f"{OURS_BEFORE}: the same bot with EVENT_LOOP=asyncio, the event loop it ran on before "
-        "uvloop became the default, in the same run.",
+        "uvloop became the default, measured in turns with it.",
     ]
 
 
 def ledger_check(facts: dict[str, Any]) -> str:
-    """ "N rows for M answers", for each variant of ours that ran."""
-    runs = {OURS: facts, OURS_BEFORE: facts.get(OURS_BEFORE)}
+    """ "N rows for M answers", for each variant of ours."""
     return "; ".join(
-        f"{label}: {run['ledger_transfers']:,} rows for {run['transfers_answered_ok']:,} answers"
-        for label, run in runs.items()
-        if run
+        f"{label}: {seen['in_ledger']:,} rows for {seen['answered_ok']:,} answers"
+        for label, seen in facts["transfers"].items()
     )
 
 

@@ -125,7 +125,8 @@ def check_commands(stdout: str, result: dict[str, Any]) -> None:
     assert sum(1 for s in steps if s["load"].startswith("saturation")) == 5
     for check in facts["chat_checks"]:
         assert check["rows"] == check["level_ups_seen"] > 0, check  # XP landed in the database
-    assert facts["ledger_transfers"] == facts["transfers_answered_ok"] > 0
+    for transfers in facts["transfers"].values():
+        assert transfers["in_ledger"] == transfers["answered_ok"] > 0, facts["transfers"]
 
 
 def check_memory(stdout: str, result: dict[str, Any]) -> None:
