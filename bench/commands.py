@@ -96,7 +96,8 @@ class Plan:
         return (
             f"{self.guilds} guilds of 50 channels, 30 roles and 100 members on {SHARDS} shards "
             f"in 2 processes; each workload offered {rates} for {self.step_s:g} s each, then "
-            f"saturated by {self.callers} members in a closed loop for {self.saturation_s:g} s, "
+            f"saturated by {self.callers} members in a closed loop for {self.saturation_s:g} s "
+            f"(each step in {self.rounds} slices, the bots taking turns), "
             f"after {self.warmup} unmeasured commands."
         )
 
