@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
+from app.coord.redis_direct import Command
 from app.coord.redis_link import RedisLink, RedisUnavailable
 
 log = logging.getLogger(__name__)
@@ -225,26 +225,20 @@ class RedisLeaderboard:
         """Write through new balances; on failure remember the guild as dirty."""
         if not standings:
             return
-
-        async def write(r: Redis) -> list[Any]:
-            pipe = r.pipeline(transaction=False)
-            self.queue_record(pipe, guild_id, standings)
-            return await pipe.execute()
-
         try:
-            await self.link.run(write)
+            await self.link.direct(*self.record_commands(guild_id, standings))
         except RedisUnavailable:
             self.lost(guild_id, standings)
 
-    def queue_record(self, pipe: Pipeline, guild_id: int, standings: Sequence[Standing]) -> None:
-        """Add the write-through of `standings` to a pipeline (nothing when there are none)."""
+    def record_commands(self, guild_id: int, standings: Sequence[Standing]) -> list[Command]:
+        """The write-through of `standings` as commands to send (none when there are none)."""
         if not standings:
-            return
+            return []
         zset, versions, _ = self.keys(guild_id)
         args: list[str | int] = []
         for s in standings:
             args += [_member(s.user_id), s.coins, s.version]
-        pipe.eval(_RECORD, 2, zset, versions, *args)
+        return [("EVAL", _RECORD, 2, zset, versions, *args)]
 
     def lost(self, guild_id: int, standings: Sequence[Standing]) -> None:
         """A write-through failed: the guild's cache is dropped once Redis is back."""

@@ -20,9 +20,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-from redis.asyncio import Redis
+from typing import Protocol
 
 from app.coord.leaderboard_cache import LocalLeaderboard, RedisLeaderboard, Standing
 from app.coord.redis_link import RedisLink, RedisUnavailable
@@ -171,8 +169,8 @@ class RedisLocks:
     async def _acquire(self, keys: list[str], token: str, deadline: float) -> bool:
         """Take every key at once, waiting on a held one's wake list until `deadline`."""
         while True:
-            held, pttl = await self.link.run(
-                lambda r: r.eval(_ACQUIRE, len(keys), *keys, token, self.ttl_ms)
+            [(held, pttl)] = await self.link.direct(
+                ("EVAL", _ACQUIRE, len(keys), *keys, token, self.ttl_ms)
             )
             if not held:
                 return True
@@ -194,14 +192,11 @@ class RedisLocks:
             await self.leaderboard.record(hold.guild_id, hold.standings)
             return
 
-        async def release(r: Redis) -> list[Any]:
-            pipe = r.pipeline(transaction=False)
-            self.leaderboard.queue_record(pipe, hold.guild_id, hold.standings)
-            wakes = [key + ":wake" for key in keys]
-            pipe.eval(_RELEASE, 2 * len(keys), *keys, *wakes, token, self.ttl_ms)
-            return await pipe.execute()
-
-        try:
-            await self.link.run(release)  # else the TTL frees the locks
+        wakes = [key + ":wake" for key in keys]
+        release = ("EVAL", _RELEASE, 2 * len(keys), *keys, *wakes, token, self.ttl_ms)
+        try:  # else the TTL frees the locks
+            await self.link.direct(
+                *self.leaderboard.record_commands(hold.guild_id, hold.standings), release
+            )
         except RedisUnavailable:
             self.leaderboard.lost(hold.guild_id, hold.standings)

@@ -21,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from app.coord.redis_direct import Command, DirectConnections
 from app.ops.logs import Throttle
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class RedisLink:
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.025), RETRIES),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
+        #: The hot path's connections (app/coord/redis_direct.py).
+        self._direct = DirectConnections(self.client.connection_pool, timeout)
         self.cooldown = cooldown
         self._down_until = 0.0
         #: When the current outage began (None while Redis answers).
@@ -93,6 +96,13 @@ class RedisLink:
             self._down_since = None
         return result
 
+    async def direct(self, *commands: Command) -> list[Any]:
+        """`commands` in one round trip, outside redis-py's pool; their replies.
+
+        Under the breaker like `run`; for the hot path (app/coord/redis_direct.py).
+        """
+        return await self.run(lambda _: self._direct.execute(commands))
+
     def _failed(self, error: BaseException) -> None:
         """Open the breaker; log the outage once, then a reminder every REMIND_EVERY s."""
         now = time.monotonic()
@@ -106,7 +116,8 @@ class RedisLink:
             log.warning("redis still unavailable after %.0f s: %s", now - self._down_since, error)
 
     async def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool and the direct connections."""
+        await self._direct.close()
         await self.client.aclose()
 
 
