@@ -47,10 +47,8 @@ class RedisCooldowns:
     async def try_start(self, key: str, seconds: float) -> bool:
         """Start the cooldown unless another process already did."""
         try:
-            return bool(
-                await self.link.run(
-                    lambda r: r.set(f"cd:{key}", b"1", nx=True, px=max(1, int(seconds * 1000)))
-                )
-            )
+            px = max(1, int(seconds * 1000))
+            [started] = await self.link.direct(("SET", f"cd:{key}", b"1", "NX", "PX", px))
+            return bool(started)
         except RedisUnavailable:
             return True

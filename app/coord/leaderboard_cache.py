@@ -250,8 +250,8 @@ class RedisLeaderboard:
         zset, _, marker = self.keys(guild_id)
         names_key = self.names_key(guild_id)
         try:
-            raw = await self.link.run(
-                lambda r: r.eval(_PAGE, 3, zset, marker, names_key, offset, offset + limit - 1)
+            [raw] = await self.link.direct(
+                ("EVAL", _PAGE, 3, zset, marker, names_key, offset, offset + limit - 1)
             )
         except RedisUnavailable:
             return None
@@ -267,7 +267,7 @@ class RedisLeaderboard:
         """1-based rank, or None when missing, unknown or Redis is away."""
         zset, _, marker = self.keys(guild_id)
         try:
-            raw = await self.link.run(lambda r: r.eval(_RANK, 2, zset, marker, _member(user_id)))
+            [raw] = await self.link.direct(("EVAL", _RANK, 2, zset, marker, _member(user_id)))
         except RedisUnavailable:
             return None
         if raw is None or int(raw) < 0:

@@ -61,6 +61,7 @@ class RedisReplyClaims:
         """True for the first process to claim the message (and while Redis is away)."""
         key, ttl_ms = f"answered:{message_id}", int(self.ttl * 1000)
         try:
-            return bool(await self.link.run(lambda r: r.set(key, b"1", nx=True, px=ttl_ms)))
+            [claimed] = await self.link.direct(("SET", key, b"1", "NX", "PX", ttl_ms))
+            return bool(claimed)
         except RedisUnavailable:
             return True

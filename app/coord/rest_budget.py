@@ -289,7 +289,7 @@ class RedisRestBudget:
             own.wait if own else 0.0,
         )
         try:
-            raw = await self.link.run(lambda r: r.eval(_ADMIT, 2, GLOBAL_KEY, ROUTES_KEY, *args))
+            [raw] = await self.link.direct(("EVAL", _ADMIT, 2, GLOBAL_KEY, ROUTES_KEY, *args))
         except RedisUnavailable:
             self._go_alone()
             return own or await self.local.admit(call)
@@ -346,9 +346,7 @@ class RedisRestBudget:
             admission.shared_ticket if admission else 0,
         )
         try:
-            await self.link.run(
-                lambda r: r.eval(_REPORT, 3, GLOBAL_KEY, ROUTES_KEY, slot_key, *args)
-            )
+            await self.link.direct(("EVAL", _REPORT, 3, GLOBAL_KEY, ROUTES_KEY, slot_key, *args))
         except RedisUnavailable:
             return
 

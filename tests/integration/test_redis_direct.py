@@ -75,6 +75,6 @@ async def test_connections_killed_by_the_server_are_replaced(
     ours = [c for c in await raw_redis.client_list() if c["name"] == NAME]
     assert len(ours) == 3
     for client in ours:
-        await raw_redis.client_kill_filter(_id=int(client["id"]))
+        await raw_redis.client_kill_filter(_id=client["id"])
     replies = await direct.execute([("SET", "direct:test:k", "1"), ("GET", "direct:test:k")])
     assert replies == [b"OK", b"1"]
