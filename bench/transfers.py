@@ -44,6 +44,7 @@ from app.db.connect import close_database
 from app.domain.economy import Bank
 from app.domain.errors import InsufficientFunds
 from app.services import Services
+from bench import redis_path
 from bench.data import (
     BenchDatabase,
     connect,
@@ -95,6 +96,9 @@ class Budget:
         each = f"{self.ops} transfers" if self.ops is not None else f"{self.seconds:g} s"
         return f"{self.rounds} round(s) of {each}"
 
+
+#: Each round of the Redis part alone (bench/redis_path.py).
+REDIS_SLICE_S = 1.0
 
 BUDGETS: dict[Scale, Budget] = {
     "tiny": Budget(rounds=1, ops=64),
@@ -603,6 +607,11 @@ async def run(ctx: RunContext) -> Result:
                         f"{pooled.machine_share:.0%}",
                     )
             result.tables.append(table)
+    progress("the Redis part alone: direct connections and redis-py's pool")
+    table, result.facts["redis_path"] = await redis_path.compare(
+        ctx.redis_url, 2 * budget.rounds, REDIS_SLICE_S
+    )
+    result.tables.append(table)
     result.facts["cells"] = cells
     result.notes += [
         "transfers/s: the median of the rounds' rates; p50/p99 over every transfer of every "

@@ -153,9 +153,8 @@ async def serve(settings: Settings, token: str) -> int:
 def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """The event loop the bot runs on (EVENT_LOOP): uvloop's, or None for asyncio's own.
 
-    uvloop (libuv) saves up to 13 % of the bot's CPU per command (docs/benchmarks.md,
-    "Commands end to end"). Where it is not installed (it has no Windows build), the bot says
-    so and runs on asyncio's loop.
+    The two measured alike per command (docs/benchmarks.md, "Commands end to end"). Where
+    uvloop is not installed (it has no Windows build), the bot says so and runs on asyncio's.
     """
     if settings.event_loop == "asyncio":
         return None

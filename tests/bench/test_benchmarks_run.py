@@ -68,6 +68,8 @@ def check_transfers(stdout: str, result: dict[str, Any]) -> None:
         "tutorial",
     } <= implementations
     assert any(i.startswith("ours, 2 processes") for i in implementations)
+    paths = result["facts"]["redis_path"]
+    assert len(paths) == 2 and all(set(outcomes) == {"ok"} for outcomes in paths.values()), paths
     assert {(c["pattern"], c["callers"]) for c in cells} == {
         (p, n) for p in ("uniform", "hot") for n in (1, 8, 64)
     }
