@@ -21,16 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from app.db.postgres import asyncpg_dsn
+from app.ops.event_loop import loop_factory
 from bench import registry
-from bench.harness import (
-    SCALES,
-    MissingServers,
-    Result,
-    RunContext,
-    Scale,
-    loop_factory,
-    server_urls,
-)
+from bench.harness import SCALES, MissingServers, Result, RunContext, Scale, server_urls
 from bench.report import DEFAULT_OUTPUT, environment, render, write_section
 
 

@@ -8,7 +8,6 @@ implementation and its baselines in the same run (bench/timing.py), and returns 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import secrets
@@ -106,17 +105,3 @@ class Benchmark:
     name: str
     title: str
     run: Callable[[RunContext], Awaitable[Result]]
-
-
-def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """The event loop `name` ("asyncio" or "uvloop") as asyncio.Runner takes it."""
-    if name == "asyncio":
-        return None
-    import uvloop
-
-    return uvloop.new_event_loop
-
-
-def running_loop_name() -> str:
-    """ "uvloop" or "asyncio": the loop this code runs on (a child process takes the same)."""
-    return type(asyncio.get_running_loop()).__module__.partition(".")[0]

@@ -43,6 +43,7 @@ from app.coord import Coordination
 from app.db.connect import close_database
 from app.domain.economy import Bank
 from app.domain.errors import InsufficientFunds
+from app.ops.event_loop import loop_factory, running_loop_name
 from app.services import Services
 from bench import redis_path
 from bench.data import (
@@ -55,16 +56,7 @@ from bench.data import (
     pg_pool,
     tortoise_context,
 )
-from bench.harness import (
-    Benchmark,
-    Result,
-    RunContext,
-    Scale,
-    loop_factory,
-    progress,
-    running_loop_name,
-    snowflake,
-)
+from bench.harness import Benchmark, Result, RunContext, Scale, progress, snowflake
 from bench.tables import Table, ratio
 from bench.timing import Run, closed_loop
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from app.bot.health import probes_for
 from app.config import Settings, get_settings
 from app.coord.shard_plan import OutsidePlan
 from app.ops import taskdump
+from app.ops.event_loop import loop_factory, running_loop_name
 from app.ops.exits import serving_failure
 from app.ops.http import OpsServer
 
@@ -105,7 +105,7 @@ async def serve(settings: Settings, token: str) -> int:
         log.error("this discord.py lacks what the bot relies on: %s", ", ".join(missing))
         return ExitCode.CONFIGURATION
     loop = asyncio.get_running_loop()
-    log.info("event loop: %s", type(loop).__module__.partition(".")[0])
+    log.info("event loop: %s", running_loop_name())
     main = asyncio.current_task()
     stopping: list[asyncio.Task[None]] = []
     probes = probes_for(bot)
@@ -150,28 +150,13 @@ async def serve(settings: Settings, token: str) -> int:
     return failure.code if failure is not None else ExitCode.STOPPED
 
 
-def loop_factory(settings: Settings) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """The event loop the bot runs on (EVENT_LOOP): uvloop's, or None for asyncio's own.
-
-    The two measured alike per command (docs/benchmarks.md, "Commands end to end"). Where
-    uvloop is not installed (it has no Windows build), the bot says so and runs on asyncio's.
-    """
-    if settings.event_loop == "asyncio":
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        log.warning("EVENT_LOOP=uvloop but uvloop is not installed: running on asyncio's loop")
-        return None
-    return uvloop.new_event_loop
-
-
 def run_bot(settings: Settings) -> int:
     """`python -m app run`: the bot against Discord (or DISCORD_API_BASE); an exit code."""
     if not settings.discord_token:
         log.error("DISCORD_TOKEN is not set")
         return 2
-    with asyncio.Runner(loop_factory=loop_factory(settings)) as runner:
+    # EVENT_LOOP: the two loops measured alike per command (docs/benchmarks.md).
+    with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
         return runner.run(serve(settings, settings.discord_token))
 
 

@@ -4,8 +4,8 @@ import sys
 import pytest
 import uvloop
 
-from app.bot.runner import loop_factory
 from app.config import Settings
+from app.ops.event_loop import loop_factory
 
 
 def test_defaults_are_the_embedded_setup(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,5 +72,5 @@ def test_consistent_shard_settings_pass() -> None:
 
 
 def test_the_event_loop_setting_picks_the_loop() -> None:
-    assert loop_factory(Settings(_env_file=None, event_loop="asyncio")) is None
-    assert loop_factory(Settings(_env_file=None)) is uvloop.new_event_loop
+    assert loop_factory(Settings(_env_file=None, event_loop="asyncio").event_loop) is None
+    assert loop_factory(Settings(_env_file=None).event_loop) is uvloop.new_event_loop
