@@ -25,5 +25,5 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def running_loop_name() -> str:
-    """ "uvloop" or "asyncio": the loop the calling code runs on."""
+    """The name of the loop the calling code runs on: "uvloop" or "asyncio"."""
     return type(asyncio.get_running_loop()).__module__.partition(".")[0]
