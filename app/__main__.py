@@ -9,6 +9,7 @@ guildbot migrate          apply PostgreSQL migrations (safe from many pods at on
 guildbot makemigration N  write a migration for model changes
 guildbot sync-commands    register slash commands (globally or with --guild ID)
 guildbot shard-plan       which pod runs which shards (--live: the assignment in Redis)
+guildbot reshard --to N   bring N shards up beside the running ones, then switch (--abort)
 """
 
 from __future__ import annotations
@@ -137,23 +138,32 @@ def _shard_plan(settings: Settings, args: argparse.Namespace, rest: list[str]) -
 
 
 def _live_plan(settings: Settings, shards: object) -> int:
-    from app.coord.cluster_view import describe_live
+    from app.coord.cluster_view import describe_cluster
     from app.coord.redis_link import RedisLink
 
     redis_url = settings.redis_url
-    if not redis_url or not isinstance(shards, int):
-        print("--live needs REDIS_URL and a numeric SHARD_COUNT (or --shards N)")
+    if not redis_url:
+        print("--live needs REDIS_URL")
         return 2
 
     async def show() -> str:
         link = RedisLink(redis_url)
         try:
-            return await describe_live(link, shards, settings.rebalance_grace_s)
+            count = shards if isinstance(shards, int) else None
+            return await describe_cluster(link, count, settings.rebalance_grace_s)
         finally:
             await link.close()
 
     print(asyncio.run(show()))
     return 0
+
+
+def _reshard(settings: Settings, args: argparse.Namespace, rest: list[str]) -> int:
+    from app.bot.reshard_command import reshard
+
+    code, line = asyncio.run(reshard(settings, args.to, args.abort))
+    print(line)
+    return code
 
 
 COMMANDS = {
@@ -164,6 +174,7 @@ COMMANDS = {
     "makemigration": _makemigration,
     "sync-commands": _sync_commands,
     "shard-plan": _shard_plan,
+    "reshard": _reshard,
 }
 
 
@@ -190,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     plan.add_argument("--per-pod", type=int, help="shards per pod (default: SHARDS_PER_POD)")
     plan.add_argument("--pod", type=int, help="also print this pod's shards")
     plan.add_argument("--live", action="store_true", help="the live assignment and leases")
+    reshard = sub.add_parser("reshard", help="change the shard count with no downtime")
+    which = reshard.add_mutually_exclusive_group(required=True)
+    which.add_argument("--to", type=int, metavar="N", help="the new shard count")
+    which.add_argument("--abort", action="store_true", help="abandon the reshard in progress")
     args, rest = parser.parse_known_args(argv)
     if rest and args.command != "sandbox":
         parser.error(f"unrecognised arguments: {' '.join(rest)}")

@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     rebalance_grace_s: float = Field(60.0, ge=1, le=3600)
     #: How a shard's new owner gets its guilds (app/bot/handover.py).
     handover_mode: Literal["snapshot", "lazy", "eager", "identify"] = "snapshot"
+    # Resharding with shard generations (app/bot/resharding.py).
+    reshard_drain_s: float = Field(5.0, ge=1, le=600)
+    reshard_prepare_timeout_s: float = Field(600.0, ge=5, le=86_400)
+    reshard_auto: bool = False
+    #: A file holding the wanted shard count (a ConfigMap mounted as a volume): pods follow it.
+    shard_count_file: Path | None = None
+    reshard_at: float = Field(0.8, gt=0, le=1)
     outbox_lease_s: float = Field(30.0, ge=1, le=600)
     #: The event loop of `python -m app run` (app/bot/runner.py).
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from sandbox.generated import GuildPlan
+from sandbox.generated import STAFF_ROLES, GuildPlan
 from sandbox.lazy_world import make_lazy
 from sandbox.permissions import DEFAULT_EVERYONE, MODERATION, P
 from sandbox.snowflake import HISTORIC_BASE_MS, SnowflakeGenerator
@@ -37,9 +37,13 @@ BOT_PERMISSIONS = int(
 
 
 class WorldFactory:
-    """Creates objects with reproducible historic ids inside one :class:`World`."""
+    """Creates objects with reproducible historic ids inside one :class:`World`, or with
+    ``world`` set, adds to that world with ids from its own clock (``world.ids``)."""
 
-    def __init__(self, bot_name: str = "GuildBot") -> None:
+    def __init__(self, bot_name: str = "GuildBot", *, world: World | None = None) -> None:
+        if world is not None:
+            self.ids, self.world = world.ids, world
+            return
         self.ids = SnowflakeGenerator(start_ms=HISTORIC_BASE_MS - 86_400_000)
         bot = User(id=self.ids.next(), username=bot_name, bot=True)
         self.world = World(bot=bot, application_id=bot.id, application_name=bot_name)
@@ -70,6 +74,13 @@ class WorldFactory:
                 user=user, roles=[by_name[r].id for r in role_names], joined_at=joined
             )
         return self.attach(made, channels)
+
+    def small_guild(self, name: str, owner_name: str) -> Guild:
+        """A small guild shaped like a generated one: #general, @everyone, Moderator and Admin
+        (the bot's role between them), a new user ``owner_name`` owning it as Admin, and the bot."""
+        guild_id, owner = self.ids.next(), self.user(owner_name)
+        general = self.channel("general")
+        return self.guild(guild_id, name, owner, list(STAFF_ROLES), [general], [(owner, ["Admin"])])
 
     def add_roles(
         self, guild: Guild, roles: list[tuple[str, int, int]], ids: Callable[[], int]
@@ -169,6 +180,19 @@ def demo_world() -> World:
         Overwrite(by_name["Admin"], 0, allow=int(P.SEND_MESSAGES)),
     ]
     return f.world
+
+
+def grow_world(world: World, count: int, name_prefix: str = "grown") -> list[Guild]:
+    """Add ``count`` small guilds (:meth:`WorldFactory.small_guild`) to ``world``, as guilds the
+    bot joins while it runs: ids from the world's clock, named ``"<name_prefix> <number>"``."""
+    if count < 0:
+        raise ValueError("count must not be negative")
+    f = WorldFactory(world=world)
+    made: list[Guild] = []
+    for _ in range(count):
+        number = len(world.guilds) + 1
+        made.append(f.small_guild(f"{name_prefix} {number}", f"{name_prefix}_owner_{number}"))
+    return made
 
 
 def build_world(

@@ -129,6 +129,11 @@ async def _guild(d: Driver, b: Body) -> Any:
     }
 
 
+@_control("POST", "/guilds/add")
+async def _add_guilds(d: Driver, b: Body) -> Any:
+    return {"guild_ids": d.add_guilds(int(b["count"]), str(b.get("prefix") or "grown"))}
+
+
 # -- messages and interactions -------------------------------------------------------------
 
 
@@ -261,6 +266,7 @@ for _path, _method in {
     "/sessions": "sessions",
     "/identifies": "identifies",
     "/shard_holders": "shard_holders",
+    "/shard_holders_by_count": "shard_holders_by_count",
     "/duplicates": "duplicate_shard_holders",
 }.items():
     _control("GET", _path)(_reader(_method))
@@ -289,6 +295,12 @@ async def _gateway(d: Driver, b: Body) -> Any:
 @_control("POST", "/delay_resumes")
 async def _delay_resumes(d: Driver, b: Body) -> Any:
     d.delay_resumes(float(b["seconds"]), int(b.get("count", 1)))
+    return {"ok": True}
+
+
+@_control("POST", "/max_guilds_per_shard")
+async def _max_guilds_per_shard(d: Driver, b: Body) -> Any:
+    d.set_max_guilds_per_shard(int(b["n"]))
     return {"ok": True}
 
 

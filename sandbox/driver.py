@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sandbox import actions, payloads
+from sandbox.builders import grow_world
 from sandbox.errors import SandboxError
 from sandbox.interactions import InteractionRecord, build_command, build_component
 from sandbox.permissions import P, require
@@ -270,6 +271,21 @@ class Driver(Switches):
         """Switch ``user``'s DMs closed: the bot then gets 403 50007 when messaging them."""
         self.user(user).dms_closed = closed
 
+    # -- a growing bot ----------------------------------------------------------------------
+    def add_guilds(self, count: int, name_prefix: str = "grown") -> list[int]:
+        """The bot joins ``count`` new small guilds while it runs: each gets its GUILD_CREATE
+        on every session (of every shard count, connected or resumable) holding it.
+        Returns their ids."""
+        made = grow_world(self.world, count, name_prefix)
+        for guild in made:
+            self.gateway.guild_joined(guild.id)
+        self.core.changed()
+        return [g.id for g in made]
+
+    def set_max_guilds_per_shard(self, n: int) -> None:
+        """From now on an IDENTIFY for a shard of more than ``n`` guilds is closed with 4011."""
+        self.core.settings.max_guilds_per_shard = n
+
     # -- members and human moderation -------------------------------------------------------
     async def add_member(self, guild: Ref, user: Ref, roles: list[Ref] | None = None) -> Member:
         """A user joins (a new user is created for an unknown name): GUILD_MEMBER_ADD."""
@@ -379,6 +395,10 @@ class Driver(Switches):
     def shard_holders(self) -> dict[int, list[str]]:
         """shard id -> connected session ids."""
         return self.server.gateway.shard_holders()
+
+    def shard_holders_by_count(self) -> dict[int, dict[int, list[str]]]:
+        """shard count -> shard id -> connected session ids."""
+        return self.server.gateway.shard_holders_by_count()
 
     def duplicate_shard_holders(self) -> list[DuplicateRecord]:
         """Every moment two live sessions held the same shard."""

@@ -163,11 +163,20 @@ class GatewayHub:
     def dispatch(self, event: str, data: dict[str, Any], guild_id: int | None) -> None:
         """Send an event to every session (connected or resumable) holding its shard."""
         bot_id = self.core.world.bot.id
-        for session in self._resumable():
-            if session.holds(guild_id):
-                shaped = gw_intents.filter_event(session.intents, event, data, guild_id, bot_id)
-                if shaped is not None:
-                    session.dispatch(event, shaped)
+        for session in self.holders(guild_id):
+            shaped = gw_intents.filter_event(session.intents, event, data, guild_id, bot_id)
+            if shaped is not None:
+                session.dispatch(event, shaped)
+
+    def holders(self, guild_id: int | None) -> list[GatewaySession]:
+        """The sessions (connected or resumable, of every shard count) holding ``guild_id``."""
+        return [s for s in self._resumable() if s.holds(guild_id)]
+
+    def guild_joined(self, guild_id: int) -> None:
+        """The bot joined a guild: its GUILD_CREATE (shaped per session, as after READY) to
+        every session holding it."""
+        for session in self.holders(guild_id):
+            self._send_guild(session, guild_id)
 
     def _resumable(self) -> list[GatewaySession]:
         cutoff = time.time() - self.core.settings.session_ttl
@@ -193,6 +202,14 @@ class GatewayHub:
         holders: dict[int, list[str]] = {}
         for session in self.live_sessions():
             holders.setdefault(session.shard_id, []).append(session.id)
+        return holders
+
+    def shard_holders_by_count(self) -> dict[int, dict[int, list[str]]]:
+        """shard count -> shard id -> ids of the connected sessions holding it."""
+        holders: dict[int, dict[int, list[str]]] = {}
+        for session in self.live_sessions():
+            shards = holders.setdefault(session.shard_count, {})
+            shards.setdefault(session.shard_id, []).append(session.id)
         return holders
 
     def _check_duplicates(self, session: GatewaySession) -> None:

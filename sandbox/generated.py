@@ -41,7 +41,7 @@ _TOPICS += ["random", "offtopic", "media"]
 #: Strides through the user pool: a guild takes every step-th user from a random start.
 _STEPS = [1, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47]
 #: The two roles on top of every generated guild: (name, permissions, colour).
-_STAFF_ROLES = [("Moderator", MODERATION, 0x3498DB), ("Admin", int(P.ADMINISTRATOR), 0xE67E22)]
+STAFF_ROLES = [("Moderator", MODERATION, 0x3498DB), ("Admin", int(P.ADMINISTRATOR), 0xE67E22)]
 
 
 def owner_of(snowflake: int) -> int:
@@ -117,9 +117,9 @@ class GuildPlan:
         cosmetic = max(self.roles - 4, 0)
         specs = [(_name("Role ", r), 0, int(rng.random() * 0xFFFFFF)) for r in range(cosmetic)]
         made = Guild(guild_id, name, owner_id=0)
-        by_name = self.factory.add_roles(made, [*specs, *_STAFF_ROLES], ids)
+        by_name = self.factory.add_roles(made, [*specs, *STAFF_ROLES], ids)
         bot = self.factory.world.bot
-        order = [*specs, *_STAFF_ROLES, (bot.username, 0, 0)]
+        order = [*specs, *STAFF_ROLES, (bot.username, 0, 0)]
         members = MemberTable(
             self.factory.world.users, snowflake_iso(guild_id), [by_name[r[0]].id for r in order]
         )

@@ -115,6 +115,15 @@ class RemoteDriver:
     async def guild(self, ref: Any) -> dict[str, Any]:
         return await self.call("GET", f"/guilds/{_ref(ref)}")
 
+    async def add_guilds(self, count: int, name_prefix: str = "grown") -> list[int]:
+        """Like :meth:`Driver.add_guilds`: the bot joins ``count`` new guilds; their ids."""
+        body = {"count": count, "prefix": name_prefix}
+        return (await self.call("POST", "/guilds/add", body))["guild_ids"]
+
+    async def set_max_guilds_per_shard(self, n: int) -> None:
+        """Like :meth:`Driver.set_max_guilds_per_shard`."""
+        await self.call("POST", "/max_guilds_per_shard", {"n": n})
+
     async def send_message(
         self,
         guild: Any,
@@ -283,6 +292,11 @@ class RemoteDriver:
 
     async def shard_holders(self) -> dict[int, list[str]]:
         return {int(k): v for k, v in (await self.call("GET", "/shard_holders")).items()}
+
+    async def shard_holders_by_count(self) -> dict[int, dict[int, list[str]]]:
+        """shard count -> shard id -> connected session ids."""
+        data = await self.call("GET", "/shard_holders_by_count")
+        return {int(c): {int(k): v for k, v in s.items()} for c, s in data.items()}
 
     async def duplicate_shard_holders(self) -> list[DuplicateRecord]:
         return [DuplicateRecord.from_dict(r) for r in await self.call("GET", "/duplicates")]

@@ -28,13 +28,16 @@ from discord.ext import commands
 from app.bot import deadlines, errors, telemetry
 from app.bot import discord_internals as internals
 from app.bot.acknowledge import adopt
+from app.bot.acting import ActingGate
 from app.bot.checks import can_answer
 from app.bot.fatal import ExitCode, Fatal, FatalError
 from app.bot.rebalance import Rebalancer
 from app.bot.replies import GuildContext
+from app.bot.resharding import Resharder
 from app.bot.rest_gate import RestGate
 from app.bot.sharding import ShardKeeper
 from app.config import Settings
+from app.coord.generations import Generation
 from app.coord.rest_budget import RestPolicy
 from app.coord.shard_plan import ShardPlan, cluster_shard_count, pod_index, shard_for_guild
 from app.ops.deadline import applying
@@ -157,9 +160,13 @@ class GuildBot(commands.AutoShardedBot):
         *,
         with_services: bool = True,
         drain_grace: float = DRAIN_GRACE,
+        anchor: GuildBot | None = None,
+        generation: Generation | None = None,
         **options: Any,
     ) -> None:
         shard_count, shard_ids = shard_options(settings)
+        if generation is not None:
+            shard_count, shard_ids = generation.shard_count, None
         internals.measure_round_trips()
         gate = RestGate(settings.discord_api_base)
         options.setdefault("http_trace", gate.trace())
@@ -179,6 +186,17 @@ class GuildBot(commands.AutoShardedBot):
         )
         self.settings = settings
         self.with_services = with_services
+        #: The process's first client, when this one runs another shard generation beside it
+        #: (app/bot/resharding.py): it owns the services this one uses.
+        self.anchor = anchor
+        #: The shard generation this client runs (None: no generations, without Redis).
+        self.generation = generation
+        #: Which events this client acts on (app/bot/acting.py).
+        self.gate = ActingGate(None)
+        #: The process's resharding (the anchor's, with live rebalancing).
+        self.resharder: Resharder | None = None
+        #: Its generation is over: its sessions ended, it acts on nothing.
+        self.retired = False
         #: Every REST request waits for its turn in the cluster's budget (REST_BUDGET).
         self.rest_gate = gate
         #: Leases, identify queue and session handover (after setup_hook).
@@ -231,18 +249,31 @@ class GuildBot(commands.AutoShardedBot):
 
     async def _open_services(self) -> None:
         s = self.settings
-        # Opened in this task: every task created from here on inherits the database context.
-        self._services = services = await Services.open(s)
+        if self.anchor is not None:  # another generation's client: the anchor's services
+            self._services = services = self.anchor.services
+        else:
+            # Opened in this task: every task created from here on inherits the database context.
+            self._services = services = await Services.open(s)
         coord = services.coord
-        if s.shard_count == "auto":
+        if s.shard_count == "auto" and self.anchor is None:
             self.shard_count = await cluster_shard_count(coord.redis, self._recommended)
             log.info("SHARD_COUNT=auto: %d shards", self.shard_count)
+        live = live_rebalancing(s) and coord.membership is not None
+        if live and self.anchor is None and coord.redis is not None:
+            self.resharder = await Resharder.open(self, coord.redis)
+        if self.generation is not None:
+            coord = coord.for_generation(self.generation)
+            self.gate = ActingGate(self.generation.number)
         if s.rest_budget:
             self.rest_gate.attach(coord.rest, RestPolicy.of(s))
         self.keeper = ShardKeeper(self, s, coord)
         await self.keeper.start()
-        if live_rebalancing(s) and coord.membership is not None:
-            self.rebalancer = Rebalancer(self, coord.membership)
+        self.gate.install(self)  # in front of the parsers the keeper wrapped
+        resharder = self.anchor.resharder if self.anchor is not None else self.resharder
+        if resharder is not None and self.generation is not None:
+            resharder.adopt(self)
+        if live and coord.membership is not None and coord.slot is not None:
+            self.rebalancer = Rebalancer(self, coord.membership, coord.slot)
         kind = "sqlite" if s.is_sqlite else "postgresql"
         log.info("services open: database=%s redis=%s", kind, coord.redis is not None)
 
@@ -257,9 +288,9 @@ class GuildBot(commands.AutoShardedBot):
         try:
             await self.rest_gate.close()
         finally:  # the database's thread (SQLite) would keep the process alive
-            if self._services is not None:
+            if self._services is not None and self.anchor is None:
                 await self._services.close()
-        log.info("services closed")
+                log.info("services closed")
 
     # -- lifecycle -------------------------------------------------------------------------
     async def launch_shards(self) -> None:
@@ -305,8 +336,32 @@ class GuildBot(commands.AutoShardedBot):
         internals.set_shards(self, [s for s in self.shard_ids or [] if s != shard_id], None)
         internals.forget_guilds(self, shard_id)
 
+    async def retire(self) -> None:
+        """This client's generation is over: end its sessions for good and act on nothing.
+
+        A client beside the anchor then closes; the anchor stays, holding the services.
+        """
+        if self.retired:
+            return
+        self.retired = True
+        if self.rebalancer is not None:
+            await self.rebalancer.stop()
+            self.rebalancer = None
+        if self.keeper is not None:
+            await self.keeper.end_sessions()
+        self.ready_shards.clear()
+        internals.set_shards(self, [], None)
+        if self.anchor is not None:
+            await self.close()
+
     def fail(self, fatal: Fatal) -> None:
-        """Stop the process for good because of `fatal`: one line, then a clean close."""
+        """Stop the process for good because of `fatal`: one line, then a clean close.
+
+        In a generation still preparing, it abandons that generation instead.
+        """
+        if self.anchor is not None and self.anchor.resharder is not None:
+            self.anchor.resharder.failed(self, fatal)
+            return
         if self.failure is None:
             self.failure = fatal
             log.error("%s", fatal.line)
@@ -357,6 +412,9 @@ class GuildBot(commands.AutoShardedBot):
         The shards it should serve: its share of the live assignment (live rebalancing, where
         a pod beyond SHARD_COUNT rightly serves none), else its configured shards.
         """
+        acting = self.resharder.acting_client() if self.resharder is not None else self
+        if acting is not self:
+            return acting.not_serving()
         if self.rebalancer is not None:
             wanted = set(self.rebalancer.mine)
             if not self.rebalancer.settled:
@@ -389,6 +447,8 @@ class GuildBot(commands.AutoShardedBot):
         try:
             if self.keeper is not None:
                 self.keeper.stop_starting()
+            if self.resharder is not None:  # the other generations' clients close first
+                await self.resharder.stop()
             if self._launcher is not None and not self._launcher.done():
                 self._launcher.cancel()
                 await asyncio.gather(self._launcher, return_exceptions=True)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from app.bot.fatal import FatalError
 from app.coord.assignment import assign
-from app.coord.membership import Membership
+from app.coord.membership import HandoverSlot, Membership
 from app.coord.redis_link import RedisUnavailable, stop_tasks
 from app.ops import metrics
 
@@ -37,12 +37,13 @@ PICKUP_WAIT = 15.0
 class Rebalancer:
     """Keeps this pod's shards equal to its share of the live assignment."""
 
-    def __init__(self, bot: GuildBot, membership: Membership) -> None:
+    def __init__(self, bot: GuildBot, membership: Membership, slot: HandoverSlot) -> None:
         assert bot.keeper is not None
         self.bot = bot
         self.keeper = bot.keeper
         self.shard_count = int(bot.shard_count or 1)
         self.membership = membership
+        self.slot = slot
         self.mine: set[int] = set()
         self.settled = False
         self._taking: dict[int, asyncio.Task[None]] = {}
@@ -82,7 +83,7 @@ class Rebalancer:
         self.mine = {s for s, owner in plan.items() if owner == self.membership.me}
         running = set(self.keeper.leases.held())
         for shard_id in sorted(running - self.mine):
-            if await self.membership.begin_handover(shard_id):
+            if await self.slot.begin(shard_id):
                 log.info("shard %d moves to %s", shard_id, plan[shard_id])
                 await self.bot.release_shard(shard_id)
             break  # one shard in flight at a time, cluster-wide
@@ -114,12 +115,16 @@ class Rebalancer:
     async def shard_running(self, shard_id: int) -> None:
         """A shard is READY or RESUMED here: free the handover slot if it was moving to us."""
         with contextlib.suppress(RedisUnavailable):  # else the slot's TTL frees it
-            await self.membership.finish_handover(shard_id)
+            await self.slot.finish(shard_id)
+
+    async def stop(self) -> None:
+        """Stop taking and giving shards, staying a member (the pod's other generation runs)."""
+        self._stopping = True
+        await stop_tasks(self._task, *self._taking.values())
 
     async def leave(self) -> None:
         """On SIGTERM: leave the membership, then hand each shard over as soon as it is taken."""
-        self._stopping = True
-        await stop_tasks(self._task, *self._taking.values())
+        await self.stop()
         try:
             await self.membership.leave()
         except RedisUnavailable:
@@ -127,7 +132,7 @@ class Rebalancer:
         for shard_id in sorted(self.keeper.leases.held()):
             if await self._others_remain():
                 await self._wait_for_slot()
-                await self.membership.begin_handover(shard_id)
+                await self.slot.begin(shard_id)
             await self.bot.release_shard(shard_id)
 
     async def _others_remain(self) -> bool:
@@ -141,6 +146,6 @@ class Rebalancer:
         """Wait (polling Redis, bounded) until the previous shard was picked up."""
         deadline = time.monotonic() + PICKUP_WAIT
         while time.monotonic() < deadline:
-            if not await self.membership.handover_pending():
+            if not await self.slot.pending():
                 return
             await asyncio.sleep(0.05)

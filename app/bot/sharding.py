@@ -82,12 +82,13 @@ class ShardKeeper:
 
     async def start(self) -> None:
         """Read the session-start budget and start renewing leases and saving sessions."""
-        await self._read_budget()
+        await self.read_budget()
         self.handled.install()
         await self.leases.start(self._lease_lost)
         self._saver = asyncio.create_task(self._save_forever(), name="shard-session-saver")
 
-    async def _read_budget(self) -> None:
+    async def read_budget(self) -> None:
+        """Read today's session starts left and max_concurrency from /gateway/bot."""
         try:
             _, _, limits = await self.bot.http.get_bot_gateway()
         except Exception as error:  # the budget check is advisory; never block start-up on it
@@ -284,7 +285,7 @@ class ShardKeeper:
         floor = self.settings.identify_min_remaining
         if self.remaining is None or self.remaining >= floor:
             return
-        await self._read_budget()
+        await self.read_budget()
         if self.remaining is not None and self.remaining < floor:
             resets_in = max(0.0, self.reset_at - time.monotonic())
             raise fatal.budget_exhausted(shard_id, self.remaining, floor, resets_in)
@@ -384,6 +385,32 @@ class ShardKeeper:
 
     async def hand_over(self) -> None:
         """On shutdown: stop saving and reclaiming, then give every shard up (sessions saved)."""
+        await self._stop_keeping()
+        for shard_id in list(self.leases.held()):
+            await self.release(shard_id)
+        await self.leases.close()
+        log.info("shards parked and leases released")
+
+    async def end_sessions(self) -> None:
+        """The shard generation is over: close every session for good, forget it, release.
+
+        Nothing resumes them (app/bot/resharding.py): the next generation runs its own.
+        """
+        await self._stop_keeping()
+        for shard_id in list(self.leases.held()):
+            shard = internals.shards_of(self.bot).pop(shard_id, None)
+            if shard is not None:
+                await shard.close()  # close code 1000: Discord ends the session
+            await self.sessions.forget(shard_id)
+            await self.leases.release(shard_id)
+            await self._free_bucket(shard_id)
+            internals.forget_guilds(self.bot, shard_id)
+            self.phases.forget(shard_id)
+        await self.leases.close()
+        log.info("sessions of this shard generation ended")
+
+    async def _stop_keeping(self) -> None:
+        """Stop saving sessions and reclaiming lost leases; every start-up wait ends."""
         self._stopping.set()
         if self._saver is not None:
             self._saver.cancel()
@@ -391,7 +418,3 @@ class ShardKeeper:
         for task in reclaiming:
             task.cancel()
         await asyncio.gather(*reclaiming, return_exceptions=True)
-        for shard_id in list(self.leases.held()):
-            await self.release(shard_id)
-        await self.leases.close()
-        log.info("shards parked and leases released")

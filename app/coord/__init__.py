@@ -10,15 +10,16 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.config import Settings
 from app.coord.cooldowns import Cooldowns, LocalCooldowns, RedisCooldowns
+from app.coord.generations import Generation
 from app.coord.identify import IdentifyQueue, LocalIdentifyQueue, RedisIdentifyQueue
 from app.coord.leaderboard_cache import LeaderboardCache, LocalLeaderboard, RedisLeaderboard
 from app.coord.leases import LocalLeases, RedisShardLeases, ShardLeases
 from app.coord.locks import AccountLocks, LocalLocks, RedisLocks, WaitObserver
-from app.coord.membership import Membership, member_name
+from app.coord.membership import HandoverSlot, Membership, member_name
 from app.coord.redis_link import RedisLink
 from app.coord.replies import LocalReplyClaims, RedisReplyClaims, ReplyClaims
 from app.coord.rest_budget import LocalRestBudget, RedisRestBudget, RestBudget, RestPolicy
@@ -50,6 +51,8 @@ class Coordination:
     rest: RestBudget
     #: The live pod membership (live rebalancing); only with Redis.
     membership: Membership | None = None
+    #: The handover slot of the shards these parts run; only with Redis.
+    slot: HandoverSlot | None = None
     redis: RedisLink | None = None
 
     @classmethod
@@ -105,6 +108,7 @@ class Coordination:
             replies=RedisReplyClaims(link),
             rest=RedisRestBudget(link, rest_policy or RestPolicy(), membership),
             membership=membership,
+            slot=HandoverSlot(link),
             redis=link,
         )
 
@@ -130,6 +134,26 @@ class Coordination:
             grace_s=settings.rebalance_grace_s,
             on_lock_wait=on_lock_wait,
             rest_policy=policy,
+        )
+
+    def for_generation(self, generation: Generation) -> Coordination:
+        """These parts with one shard generation's own leases, sessions, snapshots and slot.
+
+        Their keys are apart from every other generation's.
+
+        Gen 0's are the parts themselves; without Redis there are no other generations.
+        """
+        if generation.number == 0 or self.redis is None:
+            return self
+        leases = self.leases
+        assert isinstance(leases, RedisShardLeases)
+        prefix = generation.key_prefix
+        return replace(
+            self,
+            leases=RedisShardLeases(self.redis, leases.owner, leases.ttl, prefix=prefix),
+            sessions=RedisSessionStore(self.redis, prefix=prefix),
+            snapshots=RedisSnapshotStore(self.redis, prefix=prefix),
+            slot=HandoverSlot(self.redis, generation.handover_key),
         )
 
     async def close(self) -> None:

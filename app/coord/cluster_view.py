@@ -7,21 +7,38 @@ from typing import Any
 from redis.asyncio import Redis
 
 from app.coord.assignment import assign
-from app.coord.membership import HANDOVER_KEY, Membership
+from app.coord.generations import Generation, GenerationStore, Record
+from app.coord.membership import Membership
 from app.coord.redis_link import RedisLink
 
 
-async def describe_live(link: RedisLink, shard_count: int, grace: float) -> str:
+async def describe_cluster(link: RedisLink, shard_count: int | None, grace: float) -> str:
+    """Every shard generation the record holds, then a table for each live one.
+
+    Without a record (the cluster never resharded), generation 0 of `shard_count` shards.
+    """
+    stored = await GenerationStore(link).read()
+    if stored is None and shard_count is None:
+        return "no generation record in Redis: give --shards N (or set SHARD_COUNT)"
+    record = stored or Record.first(shard_count or 1)
+    lines = [gen.describe() for gen in record.generations]
+    for gen in record.live():
+        lines += ["", f"-- {gen.describe()}", await describe_live(link, gen, grace)]
+    return "\n".join(lines)
+
+
+async def describe_live(link: RedisLink, gen: Generation, grace: float) -> str:
     """A table: each shard's planned pod, lease holder and fencing token, and saved session."""
     members = await Membership(link, "", grace).members()
+    shard_count = gen.shard_count
     plan = assign(shard_count, members) if members else {}
 
     async def read(r: Redis) -> list[Any]:
         pipe = r.pipeline(transaction=False)
         for shard in range(shard_count):
-            pipe.get(f"shard:{shard}:lease")
-            pipe.exists(f"shard:{shard}:session")
-        pipe.get(HANDOVER_KEY)
+            pipe.get(f"{gen.key_prefix}:{shard}:lease")
+            pipe.exists(f"{gen.key_prefix}:{shard}:session")
+        pipe.get(gen.handover_key)
         return await pipe.execute()
 
     raw = await link.run(read)

@@ -66,21 +66,31 @@ class Membership:
         self.left = True
         await self.link.run(lambda r: r.zrem(KEY, self.me))
 
-    async def begin_handover(self, shard_id: int, ttl: float = 15.0) -> bool:
-        """Take the cluster-wide handover slot for one shard; False if another is in flight.
 
-        Handing shards over one at a time keeps at most one shard unowned at any moment.
-        """
+class HandoverSlot:
+    """The cluster-wide slot a shard changes hands through, one shard at a time.
+
+    Handing shards over one at a time keeps at most one shard unowned at any moment. Each shard
+    generation has its own slot (app/coord/generations.py), so a reshard's moves do not wait for
+    the running generation's.
+    """
+
+    def __init__(self, link: RedisLink, key: str = HANDOVER_KEY) -> None:
+        self.link = link
+        self.key = key
+
+    async def begin(self, shard_id: int, ttl: float = 15.0) -> bool:
+        """Take the slot for one shard; False if another shard is in flight."""
         return bool(
             await self.link.run(
-                lambda r: r.set(HANDOVER_KEY, str(shard_id), nx=True, px=int(ttl * 1000))
+                lambda r: r.set(self.key, str(shard_id), nx=True, px=int(ttl * 1000))
             )
         )
 
-    async def finish_handover(self, shard_id: int) -> None:
+    async def finish(self, shard_id: int) -> None:
         """The new owner has the shard running: free the slot."""
-        await self.link.run(lambda r: r.eval(_FINISH_HANDOVER, 1, HANDOVER_KEY, str(shard_id)))
+        await self.link.run(lambda r: r.eval(_FINISH_HANDOVER, 1, self.key, str(shard_id)))
 
-    async def handover_pending(self) -> bool:
+    async def pending(self) -> bool:
         """Whether a handover is in flight."""
-        return bool(await self.link.run(lambda r: r.exists(HANDOVER_KEY)))
+        return bool(await self.link.run(lambda r: r.exists(self.key)))

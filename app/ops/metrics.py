@@ -135,6 +135,17 @@ REBALANCE_CONVERGENCE = _histogram(
     "Time from a membership change to this pod holding exactly its share of shards",
     (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
 )
+GENERATION_ACTIVE = _gauge("generation_active", "Number of the shard generation that acts")
+GENERATION_SHARDS = _gauge(
+    "generation_shards", "Shard count of each live generation, by state", ["generation", "state"]
+)
+GENERATION_SKIPPED = _counter(
+    "generation_skipped_events", "Events left to the other generation of a reshard", ["event"]
+)
+RESHARDS = _counter("reshards", "Reshards ended, by outcome", ["outcome"])
+RESHARD_RECOMMENDED = _gauge(
+    "reshard_recommended", "1 when the largest shard passed RESHARD_AT of 2,500 guilds"
+)
 WEB_REQUESTS = _counter(
     "web_requests", "Web console requests, by route and status", ["route", "status"]
 )

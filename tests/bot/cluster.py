@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from functools import partial
 from pathlib import Path
 
@@ -73,6 +74,21 @@ class Cluster:
         if answer is None or (ok_only and answer[0] != 200):
             return None
         return answer[1]
+
+    async def command(self, *args: str, within: float = 60, **env: str) -> tuple[int, str]:
+        """`python -m app ARGS` with the pods' settings and `env`: (exit code, its output)."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "app",
+            *args,
+            env={**self.process(0).env, **env},
+            cwd=self.workdir,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), within)
+        return int(proc.returncode or 0), out.decode()
 
     async def close(self) -> None:
         """Kill what is left; the logs are printed (pytest shows them when a test failed)."""

@@ -21,6 +21,7 @@ from discord.ext import commands
 from app.bot.cogs.base import GuildCog
 from app.bot.cogs.moderation.apply import carry_out
 from app.bot.cogs.moderation.notices import post_modlog
+from app.coord.generations import wall_ms
 from app.domain.outbox import BATCH
 from app.domain.types import ActionState, CaseView
 
@@ -84,6 +85,11 @@ class Outbox(GuildCog):
         """A shard taken over from another process had its guilds loaded."""
         self.wake()
 
+    @commands.Cog.listener()
+    async def on_generation_acting(self, number: int) -> None:
+        """This client's shard generation was switched to (app/bot/resharding.py)."""
+        self.wake()
+
     async def _run(self) -> None:
         # No wait for the client to be ready: a process whose shards came by RESUME from
         # another may never see READY, and `guild_ids` holds only the guilds it serves.
@@ -99,7 +105,9 @@ class Outbox(GuildCog):
                     await self._wake.wait()
 
     def guild_ids(self) -> list[int]:
-        """The guilds of this process's shards."""
+        """The guilds of this client's shards (none while its shard generation does not act)."""
+        if not self.bot.gate.acting_now(wall_ms()):
+            return []
         return [g.id for g in self.bot.guilds]
 
     async def run_once(self, now: datetime | None = None) -> float:

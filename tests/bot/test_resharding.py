@@ -1,0 +1,302 @@
+"""Resharding with no downtime: 4 -> 8 -> 4 shards over three pods, with traffic throughout.
+
+Members send slash and prefix transfers and balances, chat (XP) and moderators warn, in every
+guild, while `python -m app reshard` brings a new shard count up beside the running one and the
+pods switch to it. Every command is answered once, every effect is in the database once (the
+ledger, each member's XP, the cases), and every 50 ms the sampler checks that each guild has a
+connected session of the generation that acts at that moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis.asyncio as redis
+
+from app.coord.generations import KEY, Record, State
+from app.coord.shard_plan import shard_for_guild
+from app.db.models import Case, GuildSettings, Member
+from sandbox import SandboxServer
+from tests.bot.cluster import Cluster
+from tests.bot.traffic import NAMES, CommandStream, traffic_sandbox
+from tests.conftest import Backend
+from testsupport.waiting import wait_for
+
+pytestmark = pytest.mark.slow
+
+OLD, NEW = 4, 8
+POD_ENV = {
+    "SHARD_COUNT": str(OLD),
+    "IDENTIFY_WINDOW_S": "0.3",
+    "LEASE_TTL_S": "2",
+    "REBALANCE_GRACE_S": "4",
+    "RESHARD_DRAIN_S": "2",
+}
+
+
+@pytest.fixture
+async def sandbox(pg: Backend) -> AsyncIterator[SandboxServer]:
+    server = await traffic_sandbox(pg, NEW)
+    for guild in server.world.guilds:
+        await pg.guilds.set_xp_range(guild, 1, 1)
+    # No cooldown: every chat message earns exactly 1 XP, so a message acted on twice shows.
+    await GuildSettings.all().update(xp_cooldown_s=0)
+    yield server
+    await server.stop()
+
+
+@dataclass
+class ServingSampler:
+    """Every 50 ms: does every guild have a connected session of the generation acting now?"""
+
+    server: SandboxServer
+    redis_client: redis.Redis
+    #: Per guild, the longest time (s) it had none, and when the current such time began.
+    longest: dict[int, float] = field(default_factory=dict)
+    _since: dict[int, float] = field(default_factory=dict)
+    samples: int = 0
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            raw = await self.redis_client.get(KEY)
+            record = Record.loads(raw) if raw else Record.first(OLD)
+            gen = record.acting_at(int(time.time() * 1000)) or record.active()
+            live = {
+                s.shard_id
+                for s in self.server.driver.sessions()
+                if s.connected and s.shard_count == gen.shard_count
+            }
+            now = time.monotonic()
+            for guild in self.server.world.guilds:
+                if shard_for_guild(guild, gen.shard_count) in live:
+                    began = self._since.pop(guild, None)
+                    if began is not None:
+                        gap = now - began
+                        self.longest[guild] = max(self.longest.get(guild, 0.0), gap)
+                else:
+                    self._since.setdefault(guild, now)
+            self.samples += 1
+            await asyncio.sleep(0.05)  # the sampling period itself
+
+    async def stop(self) -> float:
+        """Stop; the longest time any guild had no session of the acting generation."""
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        now = time.monotonic()
+        for guild, began in self._since.items():
+            self.longest[guild] = max(self.longest.get(guild, 0.0), now - began)
+        return max(self.longest.values(), default=0.0)
+
+
+@dataclass
+class ChatAndWarns:
+    """In every guild: members chat in #levels (one XP each), a moderator warns in #general."""
+
+    server: SandboxServer
+    chats: dict[int, int] = field(default_factory=dict)
+    warns: dict[int, int] = field(default_factory=dict)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def start(self) -> None:
+        for guild in self.server.world.guilds.values():
+            self._tasks.append(asyncio.create_task(self._chat(guild.id)))
+            self._tasks.append(asyncio.create_task(self._warn(guild.id)))
+
+    async def _chat(self, guild: int) -> None:
+        rng = random.Random(guild)
+        while not self._stop.is_set():
+            await self.server.driver.send_message(guild, "levels", rng.choice(NAMES), "hello")
+            self.chats[guild] = self.chats.get(guild, 0) + 1
+            await asyncio.sleep(0.1)  # ten chat messages a second per guild
+
+    async def _warn(self, guild: int) -> None:
+        target = f"<@{self.server.world.user('m1').id}>"
+        i = 0
+        while not self._stop.is_set():
+            i += 1
+            sent = await self.server.driver.send_message(
+                guild, "general", "mod", f"!warn {target} traffic {i}"
+            )
+            reply = await self.server.driver.wait_reply(sent, timeout=40)
+            assert reply.content.startswith("Case #"), reply.content
+            self.warns[guild] = self.warns.get(guild, 0) + 1
+            await asyncio.sleep(0.3)  # a moderator's pace
+
+    async def finish(self) -> None:
+        """Stop; each member's XP is the chat messages sent, the cases the warns answered."""
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+
+        async def settled() -> bool | None:
+            for guild, sent in self.chats.items():
+                xp = sum(m.xp for m in await Member.filter(guild_id=guild))
+                assert xp <= sent, (guild, xp, sent)  # never a message acted on twice
+                if xp < sent:
+                    return None
+            return True
+
+        await wait_for(settled, within=30)  # the last messages' XP is written after they land
+        for guild, answered in self.warns.items():
+            numbers = await Case.filter(guild_id=guild).values_list("number", flat=True)
+            assert sorted(numbers) == list(range(1, answered + 1)), (guild, answered)
+
+
+async def _generation_active(client: redis.Redis, count: int) -> Record | None:
+    """The record once a generation of `count` shards acts alone (the old one retired)."""
+    raw = await client.get(KEY)
+    if raw is None:
+        return None
+    record = Record.loads(raw)
+    done = record.active().shard_count == count and len(record.live()) == 1
+    return record if done else None
+
+
+async def _reshard(cluster: Cluster, to: int, client: redis.Redis) -> Record:
+    started = len([r for r in cluster.server.driver.identifies() if r.accepted])
+    code, out = await cluster.command("reshard", "--to", str(to))
+    assert code == 0, out
+    assert f"{to} shards, preparing" in out, out
+    record = await wait_for(lambda: _generation_active(client, to), within=90, interval=0.1)
+    accepted = [r for r in cluster.server.driver.identifies() if r.accepted][started:]
+    assert [r.shard_count for r in accepted] == [to] * to  # identifies = the new count
+    await wait_for(
+        lambda: all(c == to for c, _ in _connected(cluster.server)) or None, within=30
+    )  # the old generation's sessions ended
+    assert _connected(cluster.server) == {(to, s) for s in range(to)}
+    return record
+
+
+def _connected(server: SandboxServer) -> set[tuple[int, int]]:
+    return {(s.shard_count, s.shard_id) for s in server.driver.sessions() if s.connected}
+
+
+async def test_four_to_eight_and_back_to_four_shards_with_traffic_throughout(
+    cluster: Cluster, pg: Backend
+) -> None:
+    client = pg.redis_client
+    await cluster.start(0, 1, 2)
+    await cluster.wait_ready()
+    sampler = ServingSampler(cluster.server, client)
+    stream, chat = CommandStream(cluster.server), ChatAndWarns(cluster.server)
+    sampler.start()
+    stream.start()
+    chat.start()
+    up = await _reshard(cluster, NEW, client)
+    assert [(g.number, g.state) for g in up.generations] == [
+        (0, State.RETIRED),
+        (1, State.ACTIVE),
+    ]
+    code, plan = await cluster.command("shard-plan", "--live")
+    assert code == 0 and "generation 1: 8 shards, active" in plan, plan
+    assert "generation 0: 4 shards, retired" in plan, plan
+    down = await _reshard(cluster, OLD, client)
+    assert down.active().number == 2
+    await asyncio.sleep(1)  # traffic on the final generation too
+    tally = await stream.finish()
+    await chat.finish()
+    gap = await sampler.stop()
+    assert sampler.samples > 100
+    assert gap < 1.0, sampler.longest  # no guild without an acting session beyond a blink
+    rejected = [r for r in cluster.server.driver.identifies() if not r.accepted]
+    assert rejected == []  # the identify rule held: no identify refused
+    assert cluster.server.driver.duplicate_shard_holders() == []
+    for index in cluster.pods:
+        assert cluster.pods[index].errors() == [], cluster.pods[index].log()
+    print(
+        f"\n4 -> 8 -> 4 shards over 3 pods: {tally.line()}; "
+        f"{sum(chat.chats.values())} chat messages, {sum(chat.warns.values())} warns; "
+        f"longest time a guild had no session of the acting generation: {gap * 1000:.0f} ms"
+    )
+
+
+async def _record(client: redis.Redis, check: Callable[[Record], bool]) -> Record | None:
+    raw = await client.get(KEY)
+    record = Record.loads(raw) if raw else None
+    return record if record is not None and check(record) else None
+
+
+async def test_a_generation_refused_by_discord_is_abandoned_and_the_active_one_serves_on(
+    cluster: Cluster, pg: Backend
+) -> None:
+    """4 -> 2 shards where Discord refuses a shard that large (4011): generation 1 is abandoned
+    at its first refused identify, its other sessions end, and every command is answered."""
+    await cluster.start(0, 1)
+    await cluster.wait_ready()
+    sampler, stream = ServingSampler(cluster.server, pg.redis_client), CommandStream(cluster.server)
+    sampler.start()
+    stream.start()
+    cluster.server.driver.set_max_guilds_per_shard(2)  # 4 shards hold 2 guilds; 2 would hold 4
+    code, out = await cluster.command("reshard", "--to", "2")
+    assert code == 0, out
+    record = await wait_for(
+        lambda: _record(pg.redis_client, lambda r: r.get(1).state is State.ABANDONED),  # type: ignore[union-attr]
+        within=60,
+    )
+    gen = record.get(1)
+    assert gen is not None and "4011" in gen.reason, gen
+    assert record.active().number == 0 and record.active().acts_until is None
+    await wait_for(lambda: all(c == OLD for c, _ in _connected(cluster.server)) or None, within=30)
+    tally = await stream.finish()
+    gap = await sampler.stop()
+    assert gap == 0.0, sampler.longest  # the active generation never stopped
+    assert all(p.running for p in cluster.pods.values())
+    print(f"\nabandoned on 4011 ({gen.reason}): {tally.line()}")
+
+
+async def test_a_reshard_the_session_budget_cannot_cover_is_refused_in_one_line(
+    cluster: Cluster, pg: Backend
+) -> None:
+    remaining = 1_000 - len(cluster.server.driver.identifies())
+    code, out = await cluster.command(
+        "reshard", "--to", "8", IDENTIFY_MIN_REMAINING=str(remaining - 7)
+    )
+    assert code == 1, out
+    assert out.strip().splitlines()[-1].startswith("refused: 8 identifies needed"), out
+    assert await pg.redis_client.get(KEY) is None  # nothing written
+    code, out = await cluster.command("reshard", "--to", "8x")
+    assert code == 2 and "invalid int value" in out, out
+
+
+async def test_a_growing_world_reshards_itself_when_asked_to(
+    cluster: Cluster, pg: Backend, tmp_path: Path
+) -> None:
+    """RESHARD_AUTO: guilds join until a shard passes RESHARD_AT of 2,500 guilds (here 9), and
+    the pods start, prepare and switch to a larger count by themselves. Before that, a
+    SHARD_COUNT_FILE holding a typo changes nothing, and one holding 3 reshards to 3."""
+    wanted = tmp_path / "shard_count"
+    wanted.write_text("2\n")
+    cluster.env.update(
+        SHARD_COUNT="2",
+        SHARD_COUNT_FILE=str(wanted),
+        RESHARD_AUTO="true",
+        RESHARD_AT=str(9 / 2_500),
+    )
+    await cluster.start(0, 1)
+    await cluster.wait_ready()
+    wanted.write_text("3x\n")
+    await cluster.pods[0].wait_log("holds '3x', not a shard count", within=30)
+    assert await pg.redis_client.get(KEY) is None
+    wanted.write_text("3\n")
+    await wait_for(lambda: _generation_active(pg.redis_client, 3), within=60, interval=0.1)
+    cluster.server.driver.add_guilds(24)  # 32 guilds: about 11 on each of 3 shards
+    record = await wait_for(
+        lambda: _record(
+            pg.redis_client, lambda r: r.active().shard_count > 3 and len(r.live()) == 1
+        ),
+        within=90,
+        interval=0.1,
+    )
+    assert record.active().shard_count == 8  # 32 guilds at 4.5 a shard, rounded up
+    assert "automatic: largest shard" in record.active().reason
