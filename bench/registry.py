@@ -24,6 +24,7 @@ MODULES: dict[str, str] = {
     "bank": "bench.bank",
     "budget": "bench.budget",
     "scale": "bench.scale",
+    "reshard": "bench.reshard",
 }
 
 

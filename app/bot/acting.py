@@ -7,10 +7,11 @@ switch's moment T decides each of them alone (app/coord/generations.py): the old
 acts on those created before T, the new one on those from T on. Everything else (a guild or
 member update) only updates the cache, and every client keeps its own cache current.
 
-A client decides only from a record read recently enough: an event created later than the
-last read plus the switch's lead (less a clock margin) is held until the next read says
-whose it is. Redis away for seconds holds commands; they run, or miss their deadline and are
-refused, once it answers.
+A client decides only from a record read recently enough: an event created later than what
+the last read decides (`Record.decided_until`, less a clock margin: 9 s after the read when no
+reshard is in progress, 2 s while one is being prepared) is held until the next read says whose
+it is. Redis away that long holds commands; they run, or miss their deadline and are refused,
+once it answers (with no reshard in progress the shard leases stop the shards first).
 """
 
 from __future__ import annotations
@@ -24,13 +25,8 @@ from typing import Any
 from discord.ext import commands
 
 from app.bot import discord_internals as internals
-from app.coord.generations import (
-    CLOCK_MARGIN_MS,
-    SWITCH_LEAD_MS,
-    Generation,
-    Record,
-    snowflake_ms,
-)
+from app.coord.generations import CLOCK_MARGIN_MS, Generation, Record, snowflake_ms
+from app.coord.shard_plan import shard_for_guild
 from app.ops import metrics
 
 log = logging.getLogger(__name__)
@@ -62,6 +58,11 @@ class ActingGate:
         self.generation: Generation | None = None
         #: Events created before this moment (Unix ms) are decided by the record read last.
         self.known_until = 0
+        #: Per shard, the creation time (Unix ms) of the newest such event received: the old
+        #: generation ends a session only once it has received every event before the switch.
+        self.newest: dict[int, int] = {}
+        #: The client's shard count (for `newest`), set by `install`.
+        self.shard_count = 1
         self._held: deque[Callable[[], None]] = deque()
 
     @property
@@ -74,7 +75,7 @@ class ActingGate:
         if self.number is None:
             return
         self.generation = record.get(self.number)
-        self.known_until = read_at_ms + SWITCH_LEAD_MS - CLOCK_MARGIN_MS
+        self.known_until = record.decided_until(read_at_ms) - CLOCK_MARGIN_MS
         pending, self._held = self._held, deque()
         while pending:
             again = pending.popleft()
@@ -101,41 +102,45 @@ class ActingGate:
 
     def install(self, bot: commands.AutoShardedBot) -> None:
         """Put the gate in front of the parsers of the events that start something."""
+        self.shard_count = int(bot.shard_count or 1)
         if self.number is not None:
             internals.wrap_parsers(bot, ACTED_EVENTS, self._gated)
 
     def _gated(self, event: str, parse: Callable[[Any], None]) -> Callable[[Any], None]:
         def handle(data: Any) -> None:
-            if self._held:  # keep the order: behind what is held already
-                self._hold(event, parse, data)
-                return
-            self._offer(event, parse, data)
+            created = self._note(data)
+            if created is None:
+                parse(data)
+            elif self._held:  # keep the order: behind what is held already
+                self._hold(event, parse, data, created)
+            else:
+                self._offer(event, parse, data, created)
 
         return handle
 
-    def _offer(self, event: str, parse: Callable[[Any], None], data: Any) -> None:
+    def _note(self, data: Any) -> int | None:
+        """The event's creation time (None without a snowflake id), noted for its shard."""
         raw = data.get("id") if isinstance(data, dict) else None
-        decision = Decision.ACT if raw is None else self.decide(snowflake_ms(int(raw)))
+        if raw is None:
+            return None
+        created = snowflake_ms(int(raw))
+        guild = data.get("guild_id")
+        shard = shard_for_guild(int(guild), self.shard_count) if guild is not None else 0
+        self.newest[shard] = max(self.newest.get(shard, 0), created)
+        return created
+
+    def _offer(self, event: str, parse: Callable[[Any], None], data: Any, created: int) -> None:
+        decision = self.decide(created)
         if decision is Decision.ACT:
             parse(data)
         elif decision is Decision.WAIT:
-            self._hold(event, parse, data)
+            self._hold(event, parse, data, created)
         else:
             metrics.GENERATION_SKIPPED.labels(event).inc()
 
-    def _hold(self, event: str, parse: Callable[[Any], None], data: Any) -> None:
+    def _hold(self, event: str, parse: Callable[[Any], None], data: Any, created: int) -> None:
+        """Keep the event until the next read of the record; then it is offered again."""
         if len(self._held) >= MAX_HELD:
             self._held.popleft()
             log.warning("generation record unread for long: dropped the oldest held event")
-
-        def again() -> None:
-            raw = data.get("id")
-            decision = self.decide(snowflake_ms(int(raw)))
-            if decision is Decision.WAIT:
-                self._held.append(again)
-            elif decision is Decision.ACT:
-                parse(data)
-            else:
-                metrics.GENERATION_SKIPPED.labels(event).inc()
-
-        self._held.append(again)
+        self._held.append(lambda: self._offer(event, parse, data, created))

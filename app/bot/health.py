@@ -26,8 +26,12 @@ def probes_for(bot: GuildBot) -> Probes:
     return Probes(serving=bot.not_serving, database=database, refresh_metrics=refresh)
 
 
-async def refresh_metrics(bot: GuildBot) -> None:
-    """Set the gauges that describe state rather than count events."""
+async def refresh_metrics(anchor: GuildBot) -> None:
+    """Set the gauges that describe state rather than count events.
+
+    The shards' are those of the client acting now (another generation's after a reshard).
+    """
+    bot = anchor.resharder.acting_client() if anchor.resharder is not None else anchor
     guilds = Counter(g.shard_id for g in bot.guilds)
     latencies = dict(bot.latencies)
     for shard_id in bot.running_shards():
@@ -40,16 +44,16 @@ async def refresh_metrics(bot: GuildBot) -> None:
     metrics.READY.set(1 if bot.all_shards_ready() else 0)
     if bot.keeper is not None:
         metrics.OWNED_SHARDS.set(len(bot.keeper.leases.held()))
-    if not bot.has_services:
+    if not anchor.has_services:
         return
-    link = bot.services.coord.redis
+    link = anchor.services.coord.redis
     if link is None:
         metrics.REDIS_UP.set(None)  # no series: nothing to be up or down
     else:
         # As the last call through the breaker found it (the REST budget asks every second):
         # a scrape never waits for a Redis that hangs.
         metrics.REDIS_UP.set(0 if link.down_for is not None else 1)
-    pool = bot.services.pool_stats()
+    pool = anchor.services.pool_stats()
     if pool is not None:
         metrics.DB_POOL_SIZE.set(pool.size)
         metrics.DB_POOL_IDLE.set(pool.idle)

@@ -20,6 +20,7 @@ import time
 from typing import TYPE_CHECKING
 
 from app.bot.fatal import FatalError
+from app.bot.startup import Phase
 from app.coord.assignment import assign
 from app.coord.membership import HandoverSlot, Membership
 from app.coord.redis_link import RedisUnavailable, stop_tasks
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 
 TICK = 0.5
 PICKUP_WAIT = 15.0
+#: A shard in these phases has its IDENTIFY or RESUME out: releasing it, or cancelling its
+#: launch, would throw that session away (an IDENTIFY spent for nothing, a session orphaned).
+CONNECTING = frozenset({Phase.IDENTIFYING, Phase.LOADING, Phase.RESUMING})
 
 
 class Rebalancer:
@@ -82,15 +86,18 @@ class Rebalancer:
         plan = assign(self.shard_count, members)
         self.mine = {s for s, owner in plan.items() if owner == self.membership.me}
         running = set(self.keeper.leases.held())
+        for shard_id in set(self._taking) - self.mine:
+            if self.keeper.phases.of(shard_id) not in CONNECTING:
+                self._taking.pop(shard_id).cancel()  # nothing sent to Discord yet
         for shard_id in sorted(running - self.mine):
+            if self.keeper.phases.of(shard_id) in CONNECTING:
+                continue  # its IDENTIFY or RESUME is out: hand it over once it serves
             if await self.slot.begin(shard_id):
                 log.info("shard %d moves to %s", shard_id, plan[shard_id])
                 await self.bot.release_shard(shard_id)
             break  # one shard in flight at a time, cluster-wide
         for shard_id in sorted(self.mine - running - set(self._taking)):
             self._taking[shard_id] = asyncio.create_task(self._take(shard_id))
-        for shard_id in set(self._taking) - self.mine:
-            self._taking.pop(shard_id).cancel()
         done = self.mine <= self.bot.ready_shards and running <= self.mine and not self._taking
         if done and not self.settled:
             self.settled = True

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import Redis
 
+from app.bot import discord_internals as internals
 from app.bot.fatal import Fatal, classify
 from app.bot.reshard_command import budget_refusal
 from app.coord.generations import (
@@ -60,6 +61,11 @@ READY_FRESH_MS = 3_000
 GUILDS_PER_SHARD = 2_500
 #: Every this many ticks (5 s) a pod publishes its guild counts and looks for a wanted count.
 WANT_EVERY = 20
+#: The old generation ends a session once it received an event created this long after the
+#: switch, or once the session was quiet for QUIET_S; after DRAIN_MAX_S in any case.
+BARRIER_PAST_MS = 1_000
+QUIET_S = 2.0
+DRAIN_MAX_S = 30.0
 #: Seconds between two reads of Discord's recommended shard count (RESHARD_AUTO).
 RECOMMENDATION_EVERY = 300.0
 #: An automatic reshard to a count abandoned less than this long ago (ms) is not tried again.
@@ -264,6 +270,8 @@ class Resharder:
 
     async def _retire(self, number: int, client: GuildBot) -> None:
         gen = self.record.get(number)
+        if gen is not None and gen.acts_until is not None:
+            await received_through(client, gen.acts_until)
         log.info("%s: ending its sessions here", gen.describe() if gen else f"generation {number}")
         await client.retire()
         if client is not self.anchor:
@@ -297,12 +305,13 @@ class Resharder:
             switched = await self._change(
                 lambda rec, at: rec.switch(gen.number, at + SWITCH_LEAD_MS)
             )
-            if switched is not None:
+            new = switched.get(gen.number) if switched is not None else None
+            if new is not None and new.acts_from is not None:
                 log.info(
                     "generation %d: every shard READY; switching at %d (in %d ms)",
                     gen.number,
-                    now + SWITCH_LEAD_MS,
-                    SWITCH_LEAD_MS,
+                    new.acts_from,
+                    new.acts_from - now,
                 )
         elif now - gen.started > self.prepare_timeout_ms:
             reason = (
@@ -455,6 +464,34 @@ class Resharder:
         if updated is not None:
             self.record = updated
         return updated
+
+
+async def received_through(client: GuildBot, moment_ms: int) -> None:
+    """Wait until each of `client`'s sessions received every event created before `moment_ms`.
+
+    `moment_ms` is the switch: ending a session sooner could lose an event the other generation
+    skips. A session has once it received an event created BARRIER_PAST_MS after the moment (a
+    session delivers in order), or once it was quiet for QUIET_S; DRAIN_MAX_S at most.
+    """
+    deadline = time.monotonic() + DRAIN_MAX_S
+    last: dict[int, tuple[int | None, float]] = {}
+    while time.monotonic() < deadline:
+        waiting = []
+        for shard_id, shard in internals.shards_of(client).items():
+            if client.gate.newest.get(shard_id, 0) >= moment_ms + BARRIER_PAST_MS:
+                continue
+            _, sequence, _ = internals.session_of(shard)
+            now = time.monotonic()
+            seen = last.get(shard_id)
+            if seen is None or seen[0] != sequence:
+                last[shard_id] = (sequence, now)
+                waiting.append(shard_id)
+            elif now - seen[1] < QUIET_S:
+                waiting.append(shard_id)
+        if not waiting:
+            return
+        await asyncio.sleep(0.1)  # sessions deliver on their own; look again shortly
+    log.warning("ending sessions that may not have delivered everything before the switch")
 
 
 def _over(gen: Generation | None, now: int, drain_ms: int) -> bool:

@@ -242,6 +242,11 @@ class ShardKeeper:
         else:
             await self._unless_stopping(self._queue_again(shard_id))
             self._unsent.discard(shard_id)
+        try:  # again now: the shards that queued together all passed the check at once
+            await self._within_budget(shard_id)
+        except fatal.FatalError:
+            await self._free_bucket(shard_id)
+            raise
         self.phases.enter(shard_id, Phase.IDENTIFYING)
         await self.sessions.forget(shard_id)
         if self.remaining is not None:
@@ -406,6 +411,7 @@ class ShardKeeper:
             await self._free_bucket(shard_id)
             internals.forget_guilds(self.bot, shard_id)
             self.phases.forget(shard_id)
+            metrics.forget_shard(shard_id)  # the next generation's client sets its own
         await self.leases.close()
         log.info("sessions of this shard generation ended")
 

@@ -9,11 +9,12 @@ history:
 - **preparing**: started by `python -m app reshard --to N` (or automatically); the pods bring
   its shards up beside the active ones and it acts on nothing.
 - at the **switch**, one compare-and-set gives both the same moment T, a time on the clock of
-  Discord's snowflake ids, a few seconds ahead: the old generation acts on events created before
-  T and the new one on those from T on. An event delivered to both (a message, an interaction,
-  an audit-log entry, all carrying a snowflake id) is acted on by exactly one of them, whatever
-  the moment each pod learns of the switch, provided it learns before T (the lead) — and a pod
-  that could not read the record for most of the lead holds its events until it has.
+  Discord's snowflake ids, a few seconds ahead (and at least PREPARE_FLOOR_MS after the start):
+  the old generation acts on events created before T and the new one on those from T on. An
+  event delivered to both (a message, an interaction, an audit-log entry, all carrying a
+  snowflake id) is acted on by exactly one of them, whatever the moment each pod learns of the
+  switch, provided it learns before T — and a pod holds an event its last read of the record
+  does not decide (`Record.decided_until`) until it has read it again.
 - **draining**: the old generation after T, closing its sessions; then **retired**.
 - **abandoned**: a preparing generation that could not get every shard READY (session-start
   budget, close 4011, a pod lost, too slow); the active one never stopped.
@@ -37,8 +38,11 @@ HISTORY = 5
 #: `REFRESH_EVERY` seconds, so all know T well before it comes.
 SWITCH_LEAD_MS = 3_000
 REFRESH_EVERY = 0.25
-#: What a pod's clock may differ from Discord's and Redis's: a pod acts on an event only if it
-#: read the record no earlier than (event time - lead + this).
+#: A switch comes at least this long after its generation started, so that a record read with
+#: no reshard in progress decides every event of the next 10 s: pods cut off from Redis that
+#: long keep acting (their shard leases stop them sooner, at 2/3 of LEASE_TTL_S).
+PREPARE_FLOOR_MS = 10_000
+#: What a pod's clock may differ from Discord's and Redis's: taken off every horizon.
 CLOCK_MARGIN_MS = 1_000
 #: Discord's epoch in Unix milliseconds (snowflake ids count from it).
 DISCORD_EPOCH_MS = 1_420_070_400_000
@@ -150,6 +154,20 @@ class Record:
         """The generation numbered `number`, if the record still has it."""
         return next((g for g in self.generations if g.number == number), None)
 
+    def decided_until(self, read_at_ms: int) -> int:
+        """Until when this record, read at `read_at_ms`, decides whose every event is.
+
+        Whatever is written after the read: a generation started after it switches no sooner
+        than PREPARE_FLOOR_MS after its start, a switch no sooner than SWITCH_LEAD_MS after it
+        is decided, and a new reshard starts only after the one in progress.
+        """
+        prep = self.in_progress()
+        if prep is None:
+            return read_at_ms + PREPARE_FLOOR_MS
+        if prep.acts_from is None:
+            return max(read_at_ms + SWITCH_LEAD_MS, prep.started + PREPARE_FLOOR_MS)
+        return max(prep.acts_from, read_at_ms) + PREPARE_FLOOR_MS
+
     def _with(self, *changed: Generation) -> Record:
         by_number = {g.number: g for g in self.generations}
         by_number.update({g.number: g for g in changed})
@@ -183,6 +201,7 @@ class Record:
         if new is None or new.state is not State.PREPARING or new.acts_from is not None:
             raise Refused(f"generation {number} is not waiting for its switch")
         old = self.active()
+        at_ms = max(at_ms, new.started + PREPARE_FLOOR_MS)
         return self._with(replace(new, acts_from=at_ms), replace(old, acts_until=at_ms))
 
     def settle(self, now_ms: int, drain_ms: int) -> Record | None:

@@ -5,7 +5,8 @@ must be true whatever the speed is true (ours and raw conserve coins; the cache 
 database return the same pages; keyset and OFFSET pages hold the same rows; every command
 through the sandbox is answered; our processes start without a single op 9; the bank audit
 finds no anomaly after every kind of fault, in the ledger and in the case log; the shared REST
-budget keeps 3 pods within the sandbox's global limit, without a 429, every command answered).
+budget keeps 3 pods within the sandbox's global limit, without a 429, every command answered;
+a reshard loses no command and leaves no guild unserved, unlike the stop and start).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ TIMEOUTS = {
     "bank": 240,
     "budget": 200,
     "scale": 120,
+    "reshard": 150,
 }
 
 
@@ -221,6 +223,17 @@ def check_scale(stdout: str, result: dict[str, Any]) -> None:
         assert counts["sent"] > 0 and counts["twice"] == 0, counts
 
 
+def check_reshard(stdout: str, result: dict[str, Any]) -> None:
+    baseline, ours = result["facts"]["outcomes"]
+    assert (baseline["way"], ours["way"]) == ("stop and start", "reshard")
+    for outcome in (baseline, ours):
+        assert outcome["identifies"] == 8 and outcome["refused"] == 0, outcome
+        assert outcome["commands"]["sent"] > 0 and outcome["commands"]["twice"] == 0, outcome
+    assert ours["commands"]["unanswered"] == 0, ours  # no command lost to the reshard
+    assert ours["longest_gap_s"] < 1.0, ours  # nothing unserved beyond a sample or two
+    assert baseline["longest_gap_s"] > ours["longest_gap_s"], (baseline, ours)
+
+
 CHECKS = {
     "transfers": check_transfers,
     "leaderboard": check_leaderboard,
@@ -232,6 +245,7 @@ CHECKS = {
     "bank": check_bank,
     "budget": check_budget,
     "scale": check_scale,
+    "reshard": check_reshard,
 }
 
 

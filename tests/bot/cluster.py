@@ -75,14 +75,16 @@ class Cluster:
             return None
         return answer[1]
 
-    async def command(self, *args: str, within: float = 60, **env: str) -> tuple[int, str]:
+    async def command(
+        self, *args: str, env: dict[str, str] | None = None, within: float = 60
+    ) -> tuple[int, str]:
         """`python -m app ARGS` with the pods' settings and `env`: (exit code, its output)."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "app",
             *args,
-            env={**self.process(0).env, **env},
+            env={**self.process(0).env, **(env or {})},
             cwd=self.workdir,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

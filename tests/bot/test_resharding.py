@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
-from collections.abc import AsyncIterator, Callable
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import redis.asyncio as redis
 
-from app.coord.generations import KEY, Record, State
+from app.coord.assignment import ranks
+from app.coord.generations import KEY, Generation, Record, State
 from app.coord.shard_plan import shard_for_guild
 from app.db.models import Case, GuildSettings, Member
 from sandbox import SandboxServer
 from tests.bot.cluster import Cluster
 from tests.bot.traffic import NAMES, CommandStream, traffic_sandbox
 from tests.conftest import Backend
+from testsupport.serving import ServingSampler
 from testsupport.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -52,54 +54,6 @@ async def sandbox(pg: Backend) -> AsyncIterator[SandboxServer]:
 
 
 @dataclass
-class ServingSampler:
-    """Every 50 ms: does every guild have a connected session of the generation acting now?"""
-
-    server: SandboxServer
-    redis_client: redis.Redis
-    #: Per guild, the longest time (s) it had none, and when the current such time began.
-    longest: dict[int, float] = field(default_factory=dict)
-    _since: dict[int, float] = field(default_factory=dict)
-    samples: int = 0
-    _task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        while True:
-            raw = await self.redis_client.get(KEY)
-            record = Record.loads(raw) if raw else Record.first(OLD)
-            gen = record.acting_at(int(time.time() * 1000)) or record.active()
-            live = {
-                s.shard_id
-                for s in self.server.driver.sessions()
-                if s.connected and s.shard_count == gen.shard_count
-            }
-            now = time.monotonic()
-            for guild in self.server.world.guilds:
-                if shard_for_guild(guild, gen.shard_count) in live:
-                    began = self._since.pop(guild, None)
-                    if began is not None:
-                        gap = now - began
-                        self.longest[guild] = max(self.longest.get(guild, 0.0), gap)
-                else:
-                    self._since.setdefault(guild, now)
-            self.samples += 1
-            await asyncio.sleep(0.05)  # the sampling period itself
-
-    async def stop(self) -> float:
-        """Stop; the longest time any guild had no session of the acting generation."""
-        assert self._task is not None
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-        now = time.monotonic()
-        for guild, began in self._since.items():
-            self.longest[guild] = max(self.longest.get(guild, 0.0), now - began)
-        return max(self.longest.values(), default=0.0)
-
-
-@dataclass
 class ChatAndWarns:
     """In every guild: members chat in #levels (one XP each), a moderator warns in #general."""
 
@@ -108,6 +62,11 @@ class ChatAndWarns:
     warns: dict[int, int] = field(default_factory=dict)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def cancel(self) -> None:
+        """Stop at once, checking nothing (a test that failed already)."""
+        for task in self._tasks:
+            task.cancel()
 
     def start(self) -> None:
         for guild in self.server.world.guilds.values():
@@ -147,7 +106,22 @@ class ChatAndWarns:
                     return None
             return True
 
-        await wait_for(settled, within=30)  # the last messages' XP is written after they land
+        try:
+            await wait_for(settled, within=30)  # the last XP is written after the messages land
+        except AssertionError:
+            short = {}
+            for guild, sent in self.chats.items():
+                xp = sum(m.xp for m in await Member.filter(guild_id=guild))
+                if xp != sent:
+                    short[guild] = (
+                        sent,
+                        xp,
+                        shard_for_guild(guild, OLD),
+                        shard_for_guild(guild, NEW),
+                    )
+            raise AssertionError(
+                f"XP per guild (sent, xp, shard of 4, shard of 8): {short}"
+            ) from None
         for guild, answered in self.warns.items():
             numbers = await Case.filter(guild_id=guild).values_list("number", flat=True)
             assert sorted(numbers) == list(range(1, answered + 1)), (guild, answered)
@@ -163,11 +137,17 @@ async def _generation_active(client: redis.Redis, count: int) -> Record | None:
     return record if done else None
 
 
-async def _reshard(cluster: Cluster, to: int, client: redis.Redis) -> Record:
+async def _reshard(
+    cluster: Cluster, to: int, client: redis.Redis, meanwhile: Awaitable[None] | None = None
+) -> Record:
+    """`reshard --to N`, then (`meanwhile`) what the operator does while it prepares; the
+    record once N shards serve alone."""
     started = len([r for r in cluster.server.driver.identifies() if r.accepted])
     code, out = await cluster.command("reshard", "--to", str(to))
     assert code == 0, out
     assert f"{to} shards, preparing" in out, out
+    if meanwhile is not None:
+        await meanwhile
     record = await wait_for(lambda: _generation_active(client, to), within=90, interval=0.1)
     accepted = [r for r in cluster.server.driver.identifies() if r.accepted][started:]
     assert [r.shard_count for r in accepted] == [to] * to  # identifies = the new count
@@ -185,37 +165,52 @@ def _connected(server: SandboxServer) -> set[tuple[int, int]]:
 async def test_four_to_eight_and_back_to_four_shards_with_traffic_throughout(
     cluster: Cluster, pg: Backend
 ) -> None:
+    """2 pods at 4 shards; 4 -> 8 while a third pod joins; 8 -> 4 over the three."""
     client = pg.redis_client
-    await cluster.start(0, 1, 2)
+    await cluster.start(0, 1)
     await cluster.wait_ready()
     sampler = ServingSampler(cluster.server, client)
     stream, chat = CommandStream(cluster.server), ChatAndWarns(cluster.server)
-    sampler.start()
-    stream.start()
-    chat.start()
-    up = await _reshard(cluster, NEW, client)
-    assert [(g.number, g.state) for g in up.generations] == [
-        (0, State.RETIRED),
-        (1, State.ACTIVE),
-    ]
-    code, plan = await cluster.command("shard-plan", "--live")
-    assert code == 0 and "generation 1: 8 shards, active" in plan, plan
-    assert "generation 0: 4 shards, retired" in plan, plan
-    down = await _reshard(cluster, OLD, client)
-    assert down.active().number == 2
-    await asyncio.sleep(1)  # traffic on the final generation too
-    tally = await stream.finish()
-    await chat.finish()
-    gap = await sampler.stop()
-    assert sampler.samples > 100
-    assert gap < 1.0, sampler.longest  # no guild without an acting session beyond a blink
-    rejected = [r for r in cluster.server.driver.identifies() if not r.accepted]
-    assert rejected == []  # the identify rule held: no identify refused
-    assert cluster.server.driver.duplicate_shard_holders() == []
-    for index in cluster.pods:
-        assert cluster.pods[index].errors() == [], cluster.pods[index].log()
+    try:
+        sampler.start()
+        stream.start()
+        chat.start()
+        up = await _reshard(cluster, NEW, client, cluster.start(2))  # a pod joins meanwhile
+        assert [(g.number, g.state) for g in up.generations] == [
+            (0, State.RETIRED),
+            (1, State.ACTIVE),
+        ]
+        code, plan = await cluster.command("shard-plan", "--live")
+        assert code == 0 and "generation 1: 8 shards, active" in plan, plan
+        assert "generation 0: 4 shards, retired" in plan, plan
+        down = await _reshard(cluster, OLD, client)
+        assert down.active().number == 2
+        await asyncio.sleep(1)  # traffic on the final generation too
+        tally = await stream.finish()
+        await chat.finish()
+        gap = await sampler.stop()
+        assert sampler.samples > 100
+        assert gap < 1.0, sampler.longest  # no guild without an acting session beyond a blink
+        rejected = [r for r in cluster.server.driver.identifies() if not r.accepted]
+        assert rejected == []  # the identify rule held: no identify refused
+        assert cluster.server.driver.duplicate_shard_holders() == []
+        for index in cluster.pods:
+            assert cluster.pods[index].errors() == [], cluster.pods[index].log()
+            assert await cluster.http(index, "/readyz", ok_only=True) is not None
+            exported = await cluster.http(index, "/metrics")
+            assert exported is not None
+            assert "guildbot_generation_active 2.0" in exported
+            shard_up = [
+                line for line in exported.splitlines() if line.startswith("guildbot_shard_up{")
+            ]
+            assert shard_up and all(line.endswith(" 1.0") for line in shard_up), shard_up
+    except BaseException:
+        stream.cancel()  # a failure above: stop the traffic, or the sandbox never stops
+        chat.cancel()
+        await sampler.stop()
+        raise
     print(
-        f"\n4 -> 8 -> 4 shards over 3 pods: {tally.line()}; "
+        f"\n4 -> 8 (2 -> 3 pods meanwhile) -> 4 shards: {tally.line()}; "
         f"{sum(chat.chats.values())} chat messages, {sum(chat.warns.values())} warns; "
         f"longest time a guild had no session of the acting generation: {gap * 1000:.0f} ms"
     )
@@ -227,6 +222,24 @@ async def _record(client: redis.Redis, check: Callable[[Record], bool]) -> Recor
     return record if record is not None and check(record) else None
 
 
+async def _abandoned(
+    cluster: Cluster, pg: Backend, to: str, env: dict[str, str] | None = None
+) -> Generation:
+    """`reshard --to TO` (with `env`), then generation 1 once abandoned: generation 0 acts on,
+    with no end set, and only its sessions remain connected."""
+    code, out = await cluster.command("reshard", "--to", to, env=env)
+    assert code == 0, out
+    record = await wait_for(
+        lambda: _record(pg.redis_client, lambda r: r.get(1).state is State.ABANDONED),  # type: ignore[union-attr]
+        within=60,
+    )
+    assert record.active().number == 0 and record.active().acts_until is None
+    await wait_for(lambda: all(c == OLD for c, _ in _connected(cluster.server)) or None, within=30)
+    gen = record.get(1)
+    assert gen is not None
+    return gen
+
+
 async def test_a_generation_refused_by_discord_is_abandoned_and_the_active_one_serves_on(
     cluster: Cluster, pg: Backend
 ) -> None:
@@ -234,20 +247,13 @@ async def test_a_generation_refused_by_discord_is_abandoned_and_the_active_one_s
     at its first refused identify, its other sessions end, and every command is answered."""
     await cluster.start(0, 1)
     await cluster.wait_ready()
-    sampler, stream = ServingSampler(cluster.server, pg.redis_client), CommandStream(cluster.server)
+    sampler = ServingSampler(cluster.server, pg.redis_client)
+    stream = CommandStream(cluster.server)
     sampler.start()
     stream.start()
     cluster.server.driver.set_max_guilds_per_shard(2)  # 4 shards hold 2 guilds; 2 would hold 4
-    code, out = await cluster.command("reshard", "--to", "2")
-    assert code == 0, out
-    record = await wait_for(
-        lambda: _record(pg.redis_client, lambda r: r.get(1).state is State.ABANDONED),  # type: ignore[union-attr]
-        within=60,
-    )
-    gen = record.get(1)
-    assert gen is not None and "4011" in gen.reason, gen
-    assert record.active().number == 0 and record.active().acts_until is None
-    await wait_for(lambda: all(c == OLD for c, _ in _connected(cluster.server)) or None, within=30)
+    gen = await _abandoned(cluster, pg, "2")
+    assert "4011" in gen.reason, gen
     tally = await stream.finish()
     gap = await sampler.stop()
     assert gap == 0.0, sampler.longest  # the active generation never stopped
@@ -260,7 +266,7 @@ async def test_a_reshard_the_session_budget_cannot_cover_is_refused_in_one_line(
 ) -> None:
     remaining = 1_000 - len(cluster.server.driver.identifies())
     code, out = await cluster.command(
-        "reshard", "--to", "8", IDENTIFY_MIN_REMAINING=str(remaining - 7)
+        "reshard", "--to", "8", env={"IDENTIFY_MIN_REMAINING": str(remaining - 7)}
     )
     assert code == 1, out
     assert out.strip().splitlines()[-1].startswith("refused: 8 identifies needed"), out
@@ -300,3 +306,57 @@ async def test_a_growing_world_reshards_itself_when_asked_to(
     )
     assert record.active().shard_count == 8  # 32 guilds at 4.5 a shard, rounded up
     assert "automatic: largest shard" in record.active().reason
+
+
+async def test_a_generation_short_of_session_starts_is_abandoned_by_the_pods(
+    cluster: Cluster, pg: Backend
+) -> None:
+    """The command saw enough session starts, but other identifies spent them meanwhile: a
+    pod's client of the new generation stops below IDENTIFY_MIN_REMAINING and abandons it."""
+    # each pod's client starts from the 996 left after the first identifies and counts its own:
+    # its third identify would go below the floor, so it reads the budget again and stops
+    floor = 1_000 - OLD - 1
+    cluster.env.update(IDENTIFY_MIN_REMAINING=str(floor))
+    await cluster.start(0, 1)
+    await cluster.wait_ready()
+    gen = await _abandoned(cluster, pg, str(NEW), {"IDENTIFY_MIN_REMAINING": "0"})
+    assert "identify budget exhausted" in gen.reason, gen
+    assert all(p.running for p in cluster.pods.values())  # the pods serve on, generation 0
+    accepted = [r for r in cluster.server.driver.identifies() if r.accepted]
+    assert sum(1 for r in accepted if r.shard_count == NEW) < NEW  # stopped before the end
+
+
+async def test_a_pod_killed_while_preparing_leaves_the_active_generation_serving(
+    cluster: Cluster, pg: Backend
+) -> None:
+    """SIGKILL on a pod whose share of the new generation is not READY: its shards stay its
+    own for REBALANCE_GRACE_S, the preparation times out and is abandoned; the other pod kept
+    serving its guilds of the active generation all along."""
+    cluster.env.update(RESHARD_PREPARE_TIMEOUT_S="5", REBALANCE_GRACE_S="60")
+    await cluster.start(0, 1)
+    await cluster.wait_ready()
+    stream = CommandStream(cluster.server)
+    code, out = await cluster.command("reshard", "--to", str(NEW))
+    assert code == 0, out
+    victim = cluster.pods[1].proc
+    assert victim is not None
+    victim.send_signal(
+        signal.SIGKILL
+    )  # before its new shards are READY (they identify 0.3 s apart)
+    await victim.wait()
+    record = await wait_for(
+        lambda: _record(pg.redis_client, lambda r: r.get(1).state is not State.PREPARING),  # type: ignore[union-attr]
+        within=60,
+    )
+    gen = record.get(1)
+    assert gen is not None and gen.state is State.ABANDONED, gen
+    assert "RESHARD_PREPARE_TIMEOUT_S=5" in gen.reason
+    assert record.active().number == 0
+    # pod 0's shards of generation 0 were never interrupted: commands in its guilds are answered
+    mine = {shard for shard, rank in enumerate(ranks(OLD, 2)) if rank == 0}
+    stream.guilds = [g for g in stream.guilds if shard_for_guild(g.id, OLD) in mine]
+    stream.start()
+    await asyncio.sleep(1)  # a second of traffic in pod 0's guilds
+    tally = await stream.finish()
+    assert tally.sent["slash"] > 0
+    print(f"\npod killed while preparing: {gen.reason}; pod 0's guilds: {tally.line()}")

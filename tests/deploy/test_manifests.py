@@ -307,6 +307,23 @@ def test_replicas_share_the_shards_live(
     assert settings.lease_ttl_s < settings.rebalance_grace_s
 
 
+def test_the_pods_follow_a_shard_count_file_that_starts_at_shard_count(
+    manifests: Manifests,
+) -> None:
+    """SHARD_COUNT_FILE is guildbot-shards' SHARD_COUNT, mounted whole (not by subPath: edits
+    reach the pods), unhashed (edits do not roll them), and equal to SHARD_COUNT as shipped: a
+    file that differed would reshard a freshly deployed cluster at once."""
+    config = manifests.config_of(manifests.bot)
+    shards = manifests.one("ConfigMap", "guildbot-shards")
+    assert shards["data"] == {"SHARD_COUNT": config["SHARD_COUNT"]}, manifests.path
+    mounts = {m["name"]: m for m in manifests.bot["volumeMounts"]}
+    volumes = manifests.statefulset["spec"]["template"]["spec"]["volumes"]
+    volume = next(v for v in volumes if v.get("configMap", {}).get("name") == "guildbot-shards")
+    mount = mounts[volume["name"]]
+    assert "subPath" not in mount and mount.get("readOnly") is True
+    assert config["SHARD_COUNT_FILE"] == f"{mount['mountPath']}/SHARD_COUNT"
+
+
 def test_pod_index_comes_from_the_statefulset_ordinal(manifests: Manifests) -> None:
     pod_index = env_var(manifests.bot, "POD_INDEX")
     assert pod_index["valueFrom"]["fieldRef"]["fieldPath"] == POD_INDEX_FIELD
@@ -742,6 +759,8 @@ ALERTS = {
     "RedisUnreachable": ("redis-unreachable", "2m"),
     "InvalidRequestsHigh": ("invalid-requests-high", "1m"),
     "RestSelfThrottling": ("rest-self-throttling", "1m"),
+    "ShardsOutgrown": ("shards-outgrown", "30m"),
+    "ReshardAbandoned": ("reshard-abandoned", None),
 }
 
 

@@ -7,6 +7,7 @@ import pytest
 from app.bot.acting import ActingGate, Decision
 from app.coord.generations import (
     CLOCK_MARGIN_MS,
+    PREPARE_FLOOR_MS,
     SWITCH_LEAD_MS,
     Record,
     Refused,
@@ -107,14 +108,28 @@ def test_a_gate_decides_only_events_its_last_read_covers() -> None:
     gate = ActingGate(0)
     assert gate.decide(T0) is Decision.WAIT  # nothing read yet
     gate.update(Record.first(4), read_at_ms=T0)
-    horizon = T0 + SWITCH_LEAD_MS - CLOCK_MARGIN_MS
+    # nothing in progress: a reshard started after the read switches PREPARE_FLOOR_MS later
+    horizon = T0 + PREPARE_FLOOR_MS - CLOCK_MARGIN_MS
     assert gate.decide(horizon - 1) is Decision.ACT
     assert gate.decide(horizon) is Decision.WAIT
+    # one being prepared for long: its switch may be decided right after the read
+    preparing = Record.first(4).start(8, T0 - 60_000, "test")
+    gate.update(preparing, read_at_ms=T0)
+    assert gate.decide(T0 + SWITCH_LEAD_MS - CLOCK_MARGIN_MS) is Decision.WAIT
+    assert gate.decide(T0 + SWITCH_LEAD_MS - CLOCK_MARGIN_MS - 1) is Decision.ACT
+
+
+def test_no_switch_comes_sooner_than_the_floor_after_its_start() -> None:
+    record = Record.first(4).start(8, T0, "test").switch(1, T0 + 1)
+    assert record.get(1).acts_from == T0 + PREPARE_FLOOR_MS  # type: ignore[union-attr]
+    # and a record read after the switch was scheduled decides up to the floor past it
+    assert record.decided_until(T0) == T0 + 2 * PREPARE_FLOOR_MS
 
 
 def test_gates_of_two_generations_split_the_events_at_the_switch() -> None:
-    at = T0 + 1_000
-    record = switching(at)
+    record = switching()
+    at = record.get(1).acts_from  # type: ignore[union-attr]
+    assert at is not None
     old, new = ActingGate(0), ActingGate(1)
     for gate in (old, new):
         gate.update(record, read_at_ms=T0)
