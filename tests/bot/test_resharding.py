@@ -54,12 +54,14 @@ async def sandbox(pg: Backend) -> AsyncIterator[SandboxServer]:
 
 
 @dataclass
-class ChatAndWarns:
-    """In every guild: members chat in #levels (one XP each), a moderator warns in #general."""
+class ChatAndModeration:
+    """In every guild: members chat in #levels (one XP each), a moderator warns in #general
+    (a prefix command), and an admin kicks newcomers by hand (an audit-log entry, a case)."""
 
     server: SandboxServer
     chats: dict[int, int] = field(default_factory=dict)
     warns: dict[int, int] = field(default_factory=dict)
+    kicks: dict[int, int] = field(default_factory=dict)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -69,9 +71,9 @@ class ChatAndWarns:
             task.cancel()
 
     def start(self) -> None:
-        for guild in self.server.world.guilds.values():
-            self._tasks.append(asyncio.create_task(self._chat(guild.id)))
-            self._tasks.append(asyncio.create_task(self._warn(guild.id)))
+        for guild in self.server.world.guilds:
+            for lane in (self._chat, self._warn, self._kick):
+                self._tasks.append(asyncio.create_task(lane(guild)))
 
     async def _chat(self, guild: int) -> None:
         rng = random.Random(guild)
@@ -93,38 +95,45 @@ class ChatAndWarns:
             self.warns[guild] = self.warns.get(guild, 0) + 1
             await asyncio.sleep(0.3)  # a moderator's pace
 
+    async def _kick(self, guild: int) -> None:
+        i = 0
+        while not self._stop.is_set():
+            i += 1
+            joiner = await self.server.driver.add_member(guild, f"joiner-{guild}-{i}")
+            await self.server.driver.kick(guild, "admin", joiner.id, "traffic")
+            self.kicks[guild] = self.kicks.get(guild, 0) + 1
+            await asyncio.sleep(0.5)  # a kick every half second per guild
+
+    async def _mismatches(self) -> dict[int, str]:
+        """Per guild, how the database differs from what was done (empty: it does not)."""
+        found: dict[int, str] = {}
+        for guild in self.server.world.guilds:
+            xp = sum(m.xp for m in await Member.filter(guild_id=guild))
+            cases = await Case.filter(guild_id=guild).values_list("number", "action")
+            numbers = sorted(n for n, _ in cases)
+            kicks = sum(1 for _, action in cases if action == "kick")
+            done = (self.chats.get(guild, 0), self.warns.get(guild, 0), self.kicks.get(guild, 0))
+            if (xp, len(cases), kicks) != (done[0], done[1] + done[2], done[2]) or numbers != list(
+                range(1, len(cases) + 1)
+            ):
+                found[guild] = (
+                    f"shards {shard_for_guild(guild, OLD)}/{shard_for_guild(guild, NEW)}: "
+                    f"xp {xp} of {done[0]} messages, {len(cases)} cases for {done[1]} warns and "
+                    f"{done[2]} kicks ({kicks} kick cases), numbers {numbers[:3]}..."
+                )
+        return found
+
     async def finish(self) -> None:
-        """Stop; each member's XP is the chat messages sent, the cases the warns answered."""
+        """Stop; each chat message earned its one XP, each warn and each kick its one case."""
         self._stop.set()
         await asyncio.gather(*self._tasks)
-
-        async def settled() -> bool | None:
-            for guild, sent in self.chats.items():
-                xp = sum(m.xp for m in await Member.filter(guild_id=guild))
-                assert xp <= sent, (guild, xp, sent)  # never a message acted on twice
-                if xp < sent:
-                    return None
-            return True
-
-        try:
-            await wait_for(settled, within=30)  # the last XP is written after the messages land
+        try:  # the last XP and cases are written after the messages and entries land
+            await wait_for(lambda: self._settled(), within=30)
         except AssertionError:
-            short = {}
-            for guild, sent in self.chats.items():
-                xp = sum(m.xp for m in await Member.filter(guild_id=guild))
-                if xp != sent:
-                    short[guild] = (
-                        sent,
-                        xp,
-                        shard_for_guild(guild, OLD),
-                        shard_for_guild(guild, NEW),
-                    )
-            raise AssertionError(
-                f"XP per guild (sent, xp, shard of 4, shard of 8): {short}"
-            ) from None
-        for guild, answered in self.warns.items():
-            numbers = await Case.filter(guild_id=guild).values_list("number", flat=True)
-            assert sorted(numbers) == list(range(1, answered + 1)), (guild, answered)
+            raise AssertionError(f"acted on not exactly once: {await self._mismatches()}") from None
+
+    async def _settled(self) -> bool:
+        return not await self._mismatches()
 
 
 async def _generation_active(client: redis.Redis, count: int) -> Record | None:
@@ -170,7 +179,7 @@ async def test_four_to_eight_and_back_to_four_shards_with_traffic_throughout(
     await cluster.start(0, 1)
     await cluster.wait_ready()
     sampler = ServingSampler(cluster.server, client)
-    stream, chat = CommandStream(cluster.server), ChatAndWarns(cluster.server)
+    stream, chat = CommandStream(cluster.server), ChatAndModeration(cluster.server)
     try:
         sampler.start()
         stream.start()
@@ -211,7 +220,8 @@ async def test_four_to_eight_and_back_to_four_shards_with_traffic_throughout(
         raise
     print(
         f"\n4 -> 8 (2 -> 3 pods meanwhile) -> 4 shards: {tally.line()}; "
-        f"{sum(chat.chats.values())} chat messages, {sum(chat.warns.values())} warns; "
+        f"{sum(chat.chats.values())} chat messages, {sum(chat.warns.values())} warns, "
+        f"{sum(chat.kicks.values())} kicks by hand; "
         f"longest time a guild had no session of the acting generation: {gap * 1000:.0f} ms"
     )
 
