@@ -154,7 +154,11 @@ def _live_plan(settings: Settings, shards: object) -> int:
         finally:
             await link.close()
 
-    print(asyncio.run(show()))
+    try:
+        print(asyncio.run(show()))
+    except ValueError as error:
+        print(error)
+        return 2
     return 0
 
 

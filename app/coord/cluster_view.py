@@ -15,11 +15,12 @@ from app.coord.redis_link import RedisLink
 async def describe_cluster(link: RedisLink, shard_count: int | None, grace: float) -> str:
     """Every shard generation the record holds, then a table for each live one.
 
-    Without a record (the cluster never resharded), generation 0 of `shard_count` shards.
+    Without a record (the cluster never resharded), generation 0 of `shard_count` shards;
+    ValueError when that is not given either.
     """
     stored = await GenerationStore(link).read()
     if stored is None and shard_count is None:
-        return "no generation record in Redis: give --shards N (or set SHARD_COUNT)"
+        raise ValueError("no generation record in Redis: give --shards N (or set SHARD_COUNT)")
     record = stored or Record.first(shard_count or 1)
     lines = [gen.describe() for gen in record.generations]
     for gen in record.live():
