@@ -205,6 +205,14 @@ class Resharder:
         """Read the record; keep every client's gate, and this pod's clients, in step."""
         read_at = wall_ms()
         stored = await self.store.read()
+        if stored is None and self.record.fence > 0:
+            # Redis lost its data: without the record every pod would fall back to generation 0
+            # and end the sessions of the generation that serves. Put back what we last read.
+            if await self.store.restore(self.record):
+                log.warning(
+                    "the shard generation record was lost; restored fence %d", self.record.fence
+                )
+            stored = await self.store.read()
         record = stored or Record.first(self.record.active().shard_count)
         self.record = record
         for client in self.clients.values():

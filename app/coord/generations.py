@@ -284,6 +284,10 @@ class GenerationStore:
                 return updated
         raise Refused("the generation record kept changing under us; try again")
 
+    async def restore(self, record: Record) -> bool:
+        """Write back a record Redis lost (it restarted empty); False if one is there again."""
+        return bool(await self.link.run(lambda r: r.set(self.key, record.dumps(), nx=True)))
+
     async def _swap(self, fence: int, body: str) -> bool:
         """Write `body` if the stored record still has `fence` (or none is stored at fence 0)."""
         return int(await self.link.run(lambda r: r.eval(_SWAP, 1, self.key, fence, body))) == 1
