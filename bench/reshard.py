@@ -38,12 +38,12 @@ from testsupport.serving import ServingSampler
 from testsupport.waiting import wait_for
 
 OLD, NEW = 4, 8
-PODS = 3
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Guilds per new shard, their size, the background command rate, the identify window."""
+    """Guilds per new shard, their size, the background command rate, the identify window,
+    the pods, the seconds of traffic before and after, RESHARD_DRAIN_S."""
 
     per_new_shard: int
     channels: int
@@ -51,10 +51,13 @@ class Plan:
     members: int
     rate: float
     identify_window: float
+    pods: int = 3
+    settle_s: float = 2.0
+    drain_s: float = 5.0
 
 
 PLANS: dict[Scale, Plan] = {
-    "tiny": Plan(2, 5, 3, 5, 5, 0.05),  # CI: the harness and the table
+    "tiny": Plan(2, 5, 3, 5, 5, 0.05, pods=2, settle_s=1.0, drain_s=1.0),  # CI: the harness
     "small": Plan(125, 20, 10, 30, 10, 0.2),
     "full": Plan(1_000, 50, 30, 100, 20, 0.2),
 }
@@ -105,7 +108,7 @@ async def one_way(ctx: RunContext, pods: Pods, way: str) -> Outcome:
                 f"{way}-{count}-{i}", server, None, POD_INDEX=str(i), SHARD_COUNT=str(count)
             )
 
-        procs = [pod(i, OLD) for i in range(PODS)]
+        procs = [pod(i, OLD) for i in range(plan.pods)]
         try:
             await asyncio.gather(*(p.start() for p in procs))
             await wait_for(lambda: serving_with(server, OLD), within=within, interval=0.2)
@@ -116,7 +119,7 @@ async def one_way(ctx: RunContext, pods: Pods, way: str) -> Outcome:
                 sampler = ServingSampler(server, client)
                 sampler.start()
                 background.start()
-                await asyncio.sleep(2)  # traffic on the old count first
+                await asyncio.sleep(plan.settle_s)  # traffic on the old count first
                 before = len(server.driver.identifies())
                 progress(f"{way}: 4 -> 8 shards")
                 started, requested = time.monotonic(), time.time()
@@ -126,7 +129,7 @@ async def one_way(ctx: RunContext, pods: Pods, way: str) -> Outcome:
                     await asyncio.gather(*(p.stop() for p in procs))
                     # the old runbook's step 2: the old count's sessions and membership go
                     await delete_keys(client, "shard:*", "cluster:members")
-                    procs = [pod(i, NEW) for i in range(PODS)]
+                    procs = [pod(i, NEW) for i in range(plan.pods)]
                     await asyncio.gather(*(p.start() for p in procs))
                 await wait_for(lambda: serving_with(server, NEW), within=within, interval=0.05)
                 to_serving = time.monotonic() - started
@@ -135,7 +138,7 @@ async def one_way(ctx: RunContext, pods: Pods, way: str) -> Outcome:
                 if raw is not None:  # the reshard: the new count acts from its switch on
                     switched = Record.loads(raw).active().acts_from
                     to_acting = (switched or 0) / 1000 - requested
-                await asyncio.sleep(2)  # traffic on the new count
+                await asyncio.sleep(plan.settle_s)  # traffic on the new count
                 commands = await background.stop()
                 gap = await sampler.stop()
             records = server.driver.identifies()[before:]
@@ -180,7 +183,7 @@ async def run(ctx: RunContext) -> Result:
     result = ctx.result(
         f"{guilds} guilds ({guilds // OLD} a shard at 4 shards, {plan.per_new_shard} at 8; "
         f"{plan.channels} channels, {plan.roles} roles, {plan.members} members each), "
-        f"{PODS} pods, the sandbox at Discord's global limit (50 requests/s), identify window "
+        f"{plan.pods} pods, the sandbox at Discord's global limit (50 requests/s), identify window "
         f"{plan.identify_window:g} s; {plan.rate:g} slash commands/s round every guild."
     )
     shared = {
@@ -188,6 +191,7 @@ async def run(ctx: RunContext) -> Result:
         "LEASE_TTL_S": "10",
         "REBALANCE_GRACE_S": "30",
         "LOG_LEVEL": "INFO",
+        "RESHARD_DRAIN_S": f"{plan.drain_s:g}",
     }
     outcomes: list[Outcome] = []
     async with pods_for(ctx, **shared) as pods:
@@ -195,7 +199,7 @@ async def run(ctx: RunContext) -> Result:
             outcomes.append(await one_way(ctx, pods, way))
             await flush_redis(pods.redis_url)
     table = Table(
-        "4 -> 8 shards over 3 pods with commands flowing (stop and start: the baseline)",
+        f"4 -> 8 shards over {plan.pods} pods with commands flowing (stop and start: the baseline)",
         [
             "way",
             "longest time a guild was unserved s",
@@ -233,7 +237,7 @@ async def run(ctx: RunContext) -> Result:
         "request -> 8 shards act: until the new count acts on events (stop and start: every "
         "new shard connected; reshard: the switch's moment, at least 10 s after the request, "
         "while the old count serves). Request -> only 8 shards connected: until the old "
-        "sessions ended too (the reshard: RESHARD_DRAIN_S, 5 s, after the switch).",
+        f"sessions ended too (the reshard: RESHARD_DRAIN_S, {plan.drain_s:g} s, after the switch).",
         "not answered: /balance commands with no response within 5 s (Discord's window is 3 s).",
         "peak RSS: the largest VmHWM of the pods that ran the 8 shards (the reshard's pods held "
         "both counts' guilds for a while).",

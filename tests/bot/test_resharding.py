@@ -37,7 +37,7 @@ POD_ENV = {
     "IDENTIFY_WINDOW_S": "0.3",
     "LEASE_TTL_S": "2",
     "REBALANCE_GRACE_S": "4",
-    "RESHARD_DRAIN_S": "2",
+    "RESHARD_DRAIN_S": "1",
 }
 
 
