@@ -12,7 +12,7 @@ import discord
 
 from app.bot.discord_internals import point_discord
 from app.config import Settings
-from app.coord.generations import GenerationStore, Record, Refused
+from app.coord.generations import GenerationStore, Record, Refused, rounded_up
 from app.coord.redis_link import RedisLink, RedisUnavailable
 from app.coord.shard_plan import SHARD_COUNT_KEY
 
@@ -38,10 +38,9 @@ def budget_refusal(
 ) -> str | None:
     """Why Discord's limits do not allow bringing up `count` new shards now (None: they do)."""
     if max_concurrency > 1 and count % max_concurrency:
-        up = -(-count // max_concurrency) * max_concurrency
         return (
             f"{count} shards is not a multiple of max_concurrency {max_concurrency}: "
-            f"Discord refuses it; try --to {up}"
+            f"Discord refuses it; try --to {rounded_up(count, max_concurrency)}"
         )
     if remaining - reserve < count:
         return (

@@ -44,6 +44,7 @@ from app.coord.generations import (
     Record,
     Refused,
     State,
+    rounded_up,
     wall_ms,
 )
 from app.coord.redis_link import RedisLink, RedisUnavailable, stop_tasks
@@ -98,12 +99,6 @@ def wanted_by_growth(
     by_size = math.ceil(total / max(1.0, threshold / 2))
     target = rounded_up(max(recommended, by_size), max_concurrency)
     return target if target > current else None
-
-
-def rounded_up(count: int, multiple: int) -> int:
-    """`count` rounded up to a multiple of `multiple` (Discord's max_concurrency)."""
-    step = max(1, multiple)
-    return max(step, math.ceil(count / step) * step)
 
 
 class Resharder:

@@ -23,6 +23,7 @@ history:
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -56,6 +57,12 @@ if fence ~= tonumber(ARGV[1]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
 """
+
+
+def rounded_up(count: int, multiple: int) -> int:
+    """`count` rounded up to a multiple of `multiple` (Discord's max_concurrency)."""
+    step = max(1, multiple)
+    return max(step, math.ceil(count / step) * step)
 
 
 def snowflake_ms(snowflake: int) -> int:

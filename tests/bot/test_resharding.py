@@ -139,16 +139,6 @@ class ChatAndModeration:
         return not await self._mismatches()
 
 
-async def _generation_active(client: redis.Redis, count: int) -> Record | None:
-    """The record once a generation of `count` shards acts alone (the old one retired)."""
-    raw = await client.get(KEY)
-    if raw is None:
-        return None
-    record = Record.loads(raw)
-    done = record.active().shard_count == count and len(record.live()) == 1
-    return record if done else None
-
-
 async def _reshard(
     cluster: Cluster, to: int, client: redis.Redis, meanwhile: Awaitable[None] | None = None
 ) -> Record:
@@ -160,7 +150,9 @@ async def _reshard(
     assert f"{to} shards, preparing" in out, out
     if meanwhile is not None:
         await meanwhile
-    record = await wait_for(lambda: _generation_active(client, to), within=90, interval=0.1)
+    record = await wait_for(
+        lambda: _record(client, lambda r: _alone(r, to)), within=90, interval=0.1
+    )
     accepted = [r for r in cluster.server.driver.identifies() if r.accepted][started:]
     assert [r.shard_count for r in accepted] == [to] * to  # identifies = the new count
     await wait_for(
@@ -232,6 +224,11 @@ async def test_four_to_eight_and_back_to_four_shards_with_traffic_throughout(
         f"{sum(chat.kicks.values())} kicks by hand; "
         f"longest time a guild had no session of the acting generation: {gap * 1000:.0f} ms"
     )
+
+
+def _alone(record: Record, count: int) -> bool:
+    """A generation of `count` shards acts alone (the one before it retired)."""
+    return record.active().shard_count == count and len(record.live()) == 1
 
 
 async def _record(client: redis.Redis, check: Callable[[Record], bool]) -> Record | None:
@@ -313,7 +310,9 @@ async def test_a_growing_world_reshards_itself_when_asked_to(
     await cluster.pods[0].wait_log("holds '3x', not a shard count", within=30)
     assert await pg.redis_client.get(KEY) is None
     wanted.write_text("3\n")
-    await wait_for(lambda: _generation_active(pg.redis_client, 3), within=60, interval=0.1)
+    await wait_for(
+        lambda: _record(pg.redis_client, lambda r: _alone(r, 3)), within=60, interval=0.1
+    )
     cluster.server.driver.add_guilds(24)  # 32 guilds: about 11 on each of 3 shards
     record = await wait_for(
         lambda: _record(
