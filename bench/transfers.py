@@ -8,7 +8,9 @@ one process; ours also as 2 processes x 32 tasks):
   account order, idempotency check, conditional debit and credit, two ledger rows, the
   leaderboard write-through): one call of the database function `bank_transfer_v1` through
   Tortoise's connection; "ours, model code (before)" is the same with the bank's model code
-  (seven round trips through Tortoise's models), measured in the same run;
+  (seven round trips through Tortoise's models), and "ours, one hold per lock (before)" the
+  same with account locks that admit one transfer at a time instead of two, measured in the
+  same run;
 - raw: one asyncpg transaction: SELECT both rows FOR UPDATE in id order, `UPDATE ... SET
   coins = coins - $1 WHERE coins >= $1`, credit, COMMIT. No ledger, no idempotency;
 - tutorial: read both balances, compute, write the absolute values back; no transaction and
@@ -40,6 +42,7 @@ from typing import Any, NamedTuple, Protocol
 import asyncpg
 
 from app.coord import Coordination
+from app.coord.locks import ADMITTED, RedisLocks
 from app.db.connect import close_database
 from app.domain.economy import Bank
 from app.domain.errors import InsufficientFunds
@@ -124,12 +127,20 @@ class Ours:
     """The bot's own transfer: Bank.transfer with Redis coordination.
 
     `functions`: the database function (the default) or the model code (before).
+    `admitted`: holds an account's Redis lock admits at once (1: a strict mutex, before).
     """
 
     label = "ours"
 
-    def __init__(self, db: BenchDatabase, redis_url: str, functions: bool = True) -> None:
+    def __init__(
+        self,
+        db: BenchDatabase,
+        redis_url: str,
+        functions: bool = True,
+        admitted: int = ADMITTED,
+    ) -> None:
         self.db, self.redis_url, self.functions = db, redis_url, functions
+        self.admitted = admitted
         self.coord: Coordination | None = None
         self.bank: Bank | None = None
 
@@ -137,6 +148,8 @@ class Ours:
         """Open Tortoise with one connection per caller and a Redis link."""
         await open_tortoise(self.db.url, callers)
         self.coord = Coordination.from_redis(self.redis_url)
+        assert isinstance(self.coord.locks, RedisLocks)
+        self.coord.locks.admitted = self.admitted
         self.bank = Services(
             self.coord,
             transfer_max=AMOUNT_MAX,
@@ -501,6 +514,7 @@ async def run_cell(
     budget = BUDGETS[ctx.scale]
     impls: list[tuple[str, Transferer | None]] = [
         ("ours", Ours(db, ctx.redis_url)),
+        ("ours, one hold per lock (before)", Ours(db, ctx.redis_url, admitted=1)),
         ("ours, model code (before)", Ours(db, ctx.redis_url, functions=False)),
     ]
     if callers == CALLERS[-1]:

@@ -141,7 +141,7 @@ class Backend:
             for table in TABLES.split(", "):
                 await conn.execute_script(f"DELETE FROM {table}")
         if self.coord.redis is not None:
-            await delete_keys(self.coord.redis.client, "lb:*", "lock:*", "cd:*")
+            await delete_keys(self.coord.redis.client, "lb:*", "holds:*", "cd:*")
 
     async def close(self) -> None:
         """Close the coordination parts."""

@@ -4,12 +4,22 @@ They only keep contention out of the database: correctness never depends on them
 cannot be had within the bounded wait, or a Redis that is away, lets the caller go on unlocked,
 and PostgreSQL's row locks still serialise the transfer.
 
-In Redis an account's lock is `lock:{guild}:user` (hash-tagged by guild, as the leaderboard's
-keys are, so that one script and one pipeline reach them all in a Cluster). Every lock of a
-hold is taken by one script, all or none; a waiter blocks on the held lock's wake list
-(`lock:{guild}:user:wake`, BLPOP) that the release pushes to, in slices no longer than the
-lock's remaining life (an expired lock pushes nothing). The release and the leaderboard's
-write-through of the balances the hold changed go in one pipelined call.
+In Redis an account's lock admits `ADMITTED` (2) holds at once: one transfer running in
+PostgreSQL and one queued on its row lock there. A transfer is one statement, so PostgreSQL
+hands the row to the queued one inside the server the moment the first commits; a strict
+mutex would put a release, a wake-up and an acquire (three client steps) between every two
+transfers of a hot account instead. Every further waiter waits in Redis and holds no database
+connection. The lock is `holds:{guild}:user`, a sorted set of the holds' tokens scored by when
+each expires (hash-tagged by guild, as the leaderboard's keys are, so that one script and one
+pipeline reach them all in a Cluster). Every lock of a hold is taken by one script, all or
+none; a waiter blocks on the full lock's wake list (`holds:{guild}:user:wake`, BLPOP) that each
+release pushes to, in slices no longer than the earliest hold's remaining life (an expired hold
+pushes nothing). The release and the leaderboard's write-through of the balances the hold
+changed go in one pipelined call. Every round trip, the wait included, is on the link's direct
+connections.
+
+In-process (`LocalLocks`, the embedded SQLite mode) a lock is a plain mutex: SQLite runs one
+write at a time anyway, so a second admitted transfer would only wait there.
 """
 
 from __future__ import annotations
@@ -27,24 +37,37 @@ from app.coord.redis_link import RedisLink, RedisUnavailable
 
 #: Called with the length of each lock wait, in seconds.
 WaitObserver = Callable[[float], None]
-#: The longest single BLPOP: below the Redis link's socket timeout.
+#: The longest single BLPOP: below the Redis link's round-trip timeout.
 WAKE_SLICE_S = 0.5
+#: Holds an account's Redis lock admits at once: one running, one queued in PostgreSQL.
+ADMITTED = 2
 
-# KEYS: the locks. ARGV: token, ttl ms. {0, 0} when all were set, else {i, PTTL of KEYS[i]}.
+# KEYS: the locks. ARGV: token, ttl ms, holds admitted. Expired holds are dropped first.
+# {0, 0} when the hold was added to every lock, else {i, ms until KEYS[i]'s first hold expires}.
 _ACQUIRE = """
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
 for i, key in ipairs(KEYS) do
-  if redis.call('EXISTS', key) == 1 then return {i, redis.call('PTTL', key)} end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[3]) then
+    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    return {i, tonumber(first[2]) - now}
+  end
 end
-for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[1], 'PX', ARGV[2]) end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now + ARGV[2], ARGV[1])
+  redis.call('PEXPIRE', key, ARGV[2])
+end
 return {0, 0}
 """
 
-# KEYS: n locks, then their n wake lists. ARGV: token, ttl ms.
+# KEYS: n locks, then their n wake lists. ARGV: token, ttl ms. Each lock that still held the
+# token wakes one waiter.
 _RELEASE = """
 local n = #KEYS / 2
 for i = 1, n do
-  if redis.call('GET', KEYS[i]) == ARGV[1] then
-    redis.call('DEL', KEYS[i], KEYS[n + i])
+  if redis.call('ZREM', KEYS[i], ARGV[1]) == 1 then
+    redis.call('DEL', KEYS[n + i])
     redis.call('RPUSH', KEYS[n + i], 1)
     redis.call('PEXPIRE', KEYS[n + i], ARGV[2])
   end
@@ -127,7 +150,10 @@ class LocalLocks:
 
 
 class RedisLocks:
-    """All of a hold's locks taken by one script with a random token; released by another."""
+    """All of a hold's locks taken by one script with a random token; released by another.
+
+    Each lock admits `admitted` holds at once (see the module's docstring).
+    """
 
     def __init__(
         self,
@@ -136,10 +162,12 @@ class RedisLocks:
         ttl_ms: int = 5_000,
         wait_ms: int = 2_000,
         on_wait: WaitObserver | None = None,
+        admitted: int = ADMITTED,
     ) -> None:
         self.link = link
         self.leaderboard = leaderboard
         self.ttl_ms = ttl_ms
+        self.admitted = admitted
         self.wait = wait_ms / 1000
         #: Called with each wait's length in seconds (the bot feeds a histogram with it).
         self.on_wait = on_wait
@@ -147,7 +175,7 @@ class RedisLocks:
     @staticmethod
     def key(guild_id: int, user_id: int) -> str:
         """An account's lock; its wake list is this key + ":wake"."""
-        return f"lock:{{{guild_id}}}:{user_id}"
+        return f"holds:{{{guild_id}}}:{user_id}"
 
     @asynccontextmanager
     async def hold(self, guild_id: int, user_ids: Iterable[int]) -> AsyncIterator[Hold]:
@@ -167,24 +195,19 @@ class RedisLocks:
             await self._release(hold, keys if acquired else [], token)
 
     async def _acquire(self, keys: list[str], token: str, deadline: float) -> bool:
-        """Take every key at once, waiting on a held one's wake list until `deadline`."""
+        """Hold every key at once, waiting on a full one's wake list until `deadline`."""
         while True:
-            [(held, pttl)] = await self.link.direct(
-                ("EVAL", _ACQUIRE, len(keys), *keys, token, self.ttl_ms)
+            [(full, first_expires_ms)] = await self.link.direct(
+                ("EVAL", _ACQUIRE, len(keys), *keys, token, self.ttl_ms, self.admitted)
             )
-            if not held:
+            if not full:
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            life = pttl / 1000 if pttl > 0 else remaining
+            life = first_expires_ms / 1000 if first_expires_ms > 0 else remaining
             wait = max(0.001, min(remaining, life, WAKE_SLICE_S))
-            wake = keys[int(held) - 1] + ":wake"
-            await self._sleep_until_woken(wake, wait)
-
-    async def _sleep_until_woken(self, wake: str, seconds: float) -> None:
-        """Block on a wake list for at most `seconds` (a release pushes to it)."""
-        await self.link.run(lambda r: r.blpop([wake], timeout=seconds))
+            await self.link.direct(("BLPOP", keys[int(full) - 1] + ":wake", f"{wait:.3f}"))
 
     async def _release(self, hold: Hold, keys: list[str], token: str) -> None:
         """Free the locks and write the hold's standings through, in one round trip."""

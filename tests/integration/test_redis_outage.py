@@ -69,8 +69,9 @@ class TransferLoad:
 
 
 async def db_ranking() -> list[tuple[int, int]]:
+    """The guild's ranking from PostgreSQL; members with no coins are left out, as pages do."""
     return (
-        await Member.filter(guild_id=G)
+        await Member.filter(guild_id=G, coins__gt=0)
         .order_by("-coins", "user_id")
         .values_list("user_id", "coins")
     )
