@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 async def acknowledge(ctx: commands.Context[Any], *, ephemeral: bool = False) -> None:
-    """Defer the reply of a slash command (a prefix command shows typing).
+    """Defer the reply of a slash command (nothing for a prefix command).
 
     Nothing to do when the interaction was adopted (`left_waiting`); when Discord refuses the
     deferral because an earlier delivery sent it (40060), the interaction is marked answered and
@@ -32,12 +32,12 @@ async def acknowledge(ctx: commands.Context[Any], *, ephemeral: bool = False) ->
     command does nothing: 10062 means the deferral came too late and nobody will see an answer.
     """
     interaction = ctx.interaction
-    if interaction is not None and interaction.response.is_done():
+    if interaction is None or interaction.response.is_done():
         return
     try:
-        await ctx.defer(ephemeral=ephemeral)
+        await internals.defer_without_response(interaction, ephemeral=ephemeral)
     except discord.HTTPException as error:
-        if error.code != ALREADY_ACKNOWLEDGED or interaction is None:
+        if error.code != ALREADY_ACKNOWLEDGED:
             raise
         internals.mark_answered(interaction)
 

@@ -241,6 +241,7 @@ class GuildBot(commands.AutoShardedBot):
         """Open the database and Redis, then add the cogs."""
         from app.bot.cogs import build_cogs
 
+        internals.skip_own_messages(self)  # first: the wrappers installed later see them
         if self.with_services:
             await self._open_services()
         for cog in build_cogs(self):

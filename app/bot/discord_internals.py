@@ -3,7 +3,8 @@
 discord.py 2.7 has no public way to launch a shard by RESUMEing a session another process
 started, to close a shard without invalidating its session (Shard.close sends close code 1000,
 which ends the session for good), to change an AutoShardedBot's shards while it runs, to wrap
-every slash command call, or to point the client at a Discord-compatible server. These helpers
+every slash command call, to defer one without asking for the response back, to leave the
+bot's own messages unparsed, or to point the client at a Discord-compatible server. These helpers
 do it with discord.py's internals. `missing_internals()` lists what an upgrade broke;
 tests/bot/test_discord_internals.py fails on it, so an upgrade fails loudly here and nowhere
 else, and the bot refuses to start on a discord.py whose internals moved.
@@ -21,6 +22,7 @@ import discord
 import discord.gateway
 import discord.http
 import discord.state
+import discord.webhook.async_ as webhook_async
 import yarl
 from discord import app_commands
 from discord.ext import commands
@@ -56,6 +58,14 @@ REQUIRED: tuple[tuple[str, object, str], ...] = (
     ("ConnectionState._remove_guild", discord.state.ConnectionState, "_remove_guild"),
     ("CommandTree._call", app_commands.CommandTree, "_call"),
     ("InteractionResponse._response_type", discord.InteractionResponse, "_response_type"),
+    ("Interaction._session", discord.Interaction, "_session"),
+    ("Interaction._state", discord.Interaction, "_state"),
+    ("webhook.async_.async_context", webhook_async, "async_context"),
+    (
+        "discord.webhook.async_.interaction_response_params",
+        webhook_async,
+        "interaction_response_params",
+    ),
     ("StringView.skip_ws", StringView, "skip_ws"),
     ("StringView.get_word", StringView, "get_word"),
     ("StringView.undo", StringView, "undo"),
@@ -182,6 +192,38 @@ class WrappedTree(app_commands.CommandTree):
             await super(WrappedTree, self)._call(interaction)
 
         await self.around(interaction, call)
+
+
+async def defer_without_response(interaction: discord.Interaction, *, ephemeral: bool) -> None:
+    """Defer a slash command as `interaction.response.defer` does, minus the returned response.
+
+    discord.py asks Discord to return every callback's response (`with_response=1`) and
+    builds a message from it; a deferral's is the "thinking..." placeholder, which the bot never
+    reads. Without the parameter Discord answers 204 and neither side builds it. The request
+    goes through the same adapter and session as discord.py's (so through the REST gate too),
+    and raises the same HTTPException subclasses.
+    """
+    if interaction.response.is_done():
+        raise discord.InteractionResponded(interaction)
+    kind = discord.InteractionResponseType.deferred_channel_message
+    params = webhook_async.interaction_response_params(
+        type=kind.value, data={"flags": 64} if ephemeral else None
+    )
+    route = discord.http.Route(
+        "POST",
+        "/interactions/{webhook_id}/{webhook_token}/callback",
+        webhook_id=interaction.id,
+        webhook_token=interaction.token,
+    )
+    http = interaction._state.http
+    await webhook_async.async_context.get().request(
+        route,
+        session=interaction._session,
+        proxy=http.proxy,
+        proxy_auth=http.proxy_auth,
+        payload=params.payload,
+    )
+    interaction.response._response_type = kind
 
 
 def mark_answered(interaction: discord.Interaction) -> None:
@@ -343,6 +385,29 @@ def on_guild_miss(bot: commands.AutoShardedBot, miss: Callable[[int], None]) -> 
         return guild
 
     state._get_guild = get_guild
+
+
+def skip_own_messages(bot: commands.AutoShardedBot) -> None:
+    """Leave the bot's own messages (MESSAGE_CREATE) unparsed: nothing here acts on them.
+
+    Discord sends the bot every message it posts, its answers included. discord.py would build
+    a Message and dispatch `on_message`, where every listener ignores bots, and with no message
+    cache (`max_messages=None`) nothing keeps it. Parser wrappers installed later (the handled
+    sequence, the acting gate) still see the event.
+    """
+    state: Any = getattr(bot, "_connection")  # noqa: B009
+
+    def unless_own(_event: str, parse: Callable[[Any], None]) -> Callable[[Any], None]:
+        def handle(data: Any) -> None:
+            author = data.get("author") if isinstance(data, dict) else None
+            own = state.self_id
+            if own is not None and author is not None and author.get("id") == str(own):
+                return
+            parse(data)
+
+        return handle
+
+    wrap_parsers(bot, ["MESSAGE_CREATE"], unless_own)
 
 
 def intercept_guild_events(

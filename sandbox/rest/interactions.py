@@ -176,9 +176,9 @@ async def followup(req: RestRequest) -> Any:
     else:
         msg = _post(req, record, req.body)
         req.core.interactions.add_reply(record, _view(req, msg, "followup"), followup=True)
-    if req.query.get("wait", "").lower() in ("1", "true"):
-        return _message_payload(req, msg)
-    return Result(None, 204)
+    # Unlike a plain webhook's execution, a follow-up always returns its message: Discord
+    # documents `wait` as always true here.
+    return _message_payload(req, msg)
 
 
 @routes.route("GET", WEBHOOK_MESSAGE)

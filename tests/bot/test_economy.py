@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import discord
 import pytest
 
 from app.bot.replies import NONCE_TRUSTED_S
@@ -13,6 +14,7 @@ from app.domain.types import LedgerKind
 from sandbox import payloads
 from sandbox.driver import MessageView
 from sandbox.permissions import P
+from sandbox.rest.interactions import CALLBACK
 from tests.bot.harness import Harness, coins, is_error, ledger_count, snapshot
 from testsupport.waiting import wait_for
 
@@ -90,6 +92,34 @@ async def test_transfer_moves_coins_and_refuses_bad_requests(h: Harness, form: s
         )
         assert is_error(reply) and text in reply.content, (target, amount, reply.content)
     assert await snapshot() == before
+
+
+async def test_a_slash_transfer_defers_with_no_response_and_ignores_its_answer(h: Harness) -> None:
+    """The deferral asks Discord for no response in return (a 204), and the bot's own answers,
+    which the gateway sends back, are not parsed into messages."""
+    await bank(h).grant(h.guild.id, h.id_of("admin"), h.id_of("m1"), 100)
+    seen: list[discord.Message] = []
+
+    async def on_message(message: discord.Message) -> None:
+        seen.append(message)
+
+    h.bot.add_listener(on_message)
+    earlier = len(h.driver.rest_calls("POST", route=CALLBACK))
+    try:
+        sent = await h.slash("m1", "transfer", member="m2", amount=30)
+        assert "Sent 30 coins" in sent.content
+        [defer] = h.driver.rest_calls("POST", route=CALLBACK)[earlier:]
+        assert defer.json == {"type": 5} and "with_response" not in defer.query
+        assert defer.status == 204
+        reply = await h.prefix("m1", "balance")  # the bot's own message, then a member's:
+        marker = await h.driver.send_message(h.guild, "general", "m2", "hello")
+        await wait_for(lambda: any(m.id == marker.id for m in seen))  # delivered in order
+    finally:
+        h.bot.remove_listener(on_message)
+    assert reply.content == "You hold 70 coins."
+    assert h.bot.user is not None
+    assert [m for m in seen if m.author.id == h.bot.user.id] == []
+    assert [m.content for m in seen] == ["!balance", "hello"]
 
 
 @pytest.mark.parametrize("form", FORMS)
