@@ -1,10 +1,11 @@
 """A transfer's Redis part alone: its account locks, taken and released with the write-through.
 
-Part of `transfers`. Ours sends these round trips on connections of its own
-(`RedisLink.direct`, app/coord/redis_direct.py); the baseline is the same `RedisLocks` on a
-link whose `direct` goes through redis-py's connection pool, as every call did before. The
-two take turns, round after round, in one process on one Redis; the figure that matters is the
-client's CPU per hold, since at 8 callers the client's CPU decides the transfer rate.
+Part of `transfers`. Ours sends these round trips on one connection shared by the concurrent
+callers, each loop turn's commands in one write (`RedisLink.direct`, app/coord/redis_direct.py).
+Two baselines run the same `RedisLocks`: on a connection of its own per round trip (before,
+2026-12-03), and through redis-py's connection pool (before that). They take turns, round after
+round, in one process on one Redis; the figure that matters is the client's CPU per hold,
+since at 8 callers the client's CPU decides the transfer rate.
 """
 
 from __future__ import annotations
@@ -28,10 +29,18 @@ CALLERS = 8
 ACCOUNTS = 100_000
 
 
+class PerCallLink(RedisLink):
+    """A link whose `direct` takes a connection of its own per round trip, as before."""
+
+    async def direct(self, *commands: Command, blocking: bool = False) -> list[Any]:
+        """`commands` in one round trip on an idle connection nobody shares meanwhile."""
+        return await super().direct(*commands, blocking=True)
+
+
 class PooledLink(RedisLink):
     """A link whose `direct` goes through redis-py's pool (a pipeline), as before."""
 
-    async def direct(self, *commands: Command) -> list[Any]:
+    async def direct(self, *commands: Command, blocking: bool = False) -> list[Any]:
         """`commands` in one pipelined round trip on a pooled connection."""
 
         async def send(client: Redis) -> list[Any]:
@@ -60,7 +69,8 @@ async def compare(redis_url: str, rounds: int, seconds: float) -> tuple[Table, d
     """Both paths, taking turns for `rounds` rounds of `seconds` each; the table, and each
     path's outcomes (every hold must have had its locks)."""
     links = {
-        "direct connections (ours)": RedisLink(redis_url),
+        "one shared connection (ours)": RedisLink(redis_url),
+        "a connection per round trip (before)": PerCallLink(redis_url),
         "redis-py's pool (before)": PooledLink(redis_url),
     }
     guild_id = snowflake()

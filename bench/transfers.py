@@ -613,7 +613,7 @@ async def run(ctx: RunContext) -> Result:
                         f"{pooled.machine_share:.0%}",
                     )
             result.tables.append(table)
-    progress("the Redis part alone: direct connections and redis-py's pool")
+    progress("the Redis part alone: a shared connection, one per round trip, redis-py's pool")
     table, result.facts["redis_path"] = await redis_path.compare(
         ctx.redis_url, 2 * budget.rounds, REDIS_SLICE_S
     )

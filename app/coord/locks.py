@@ -207,7 +207,8 @@ class RedisLocks:
                 return False
             life = first_expires_ms / 1000 if first_expires_ms > 0 else remaining
             wait = max(0.001, min(remaining, life, WAKE_SLICE_S))
-            await self.link.direct(("BLPOP", keys[int(full) - 1] + ":wake", f"{wait:.3f}"))
+            wake = keys[int(full) - 1] + ":wake"
+            await self.link.direct(("BLPOP", wake, f"{wait:.3f}"), blocking=True)
 
     async def _release(self, hold: Hold, keys: list[str], token: str) -> None:
         """Free the locks and write the hold's standings through, in one round trip."""

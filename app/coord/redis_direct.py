@@ -2,30 +2,45 @@
 
 redis-py's pool does bookkeeping around every command: a lock, a check that reads the socket
 to see that the connection is clean, observability hooks. On this project's machines that is
-20-30 us of CPU per command, as much as sending the command and reading its reply. A
-transfer's Redis work (its account locks, their release with the leaderboard write-through)
-goes through `DirectConnections` instead: one send and one read per round trip, on a
-connection nobody else uses meanwhile, with redis-py's own protocol code (packing, hiredis).
-The round trip's timeout is one `asyncio.timeout` around it: redis-py's socket timeout would
-start a task for every write (`asyncio.wait_for`).
+20-30 us of CPU per command, as much as sending the command and reading its reply. The
+per-command Redis work (account locks and their release with the leaderboard write-through,
+cooldowns, reply claims, the REST budget, leaderboard reads) goes through `SharedConnection`
+instead, with redis-py's own protocol code (packing, hiredis):
 
-The guarantees of the pool are kept where they matter: a connection that failed, timed out or
-was cancelled in the middle of a command is dropped, never reused (its reply could be read by
-the next caller); a connection error or timeout closes the idle connections too (after a
-Redis restart every one of them is stale) and is retried on a new connection after a backoff,
-as the pool's client retries (`RETRIES` times).
+- The commands that concurrent callers issue within one turn of the event loop go out in
+  **one write** on one connection, and its replies, read in order by one reader, are handed
+  back to each caller (what other clients call auto-pipelining). A send on a socket is a
+  system call whose cost does not grow with its size, and under load it was a tenth of a
+  command's CPU; one caller alone still gets its round trip at once (the write happens on
+  the loop's next turn).
+- A caller that is cancelled or times out never desynchronises it: a command not yet written
+  is not written, and the reply to one already written is read and dropped. A reply later
+  than the timeout means the connection (or Redis) is stuck: it is closed and every caller
+  waiting on it fails, as a pooled connection would be dropped.
+
+A blocking command (a lock waiter's BLPOP) would hold every other caller up: those go through
+`DirectConnections`, one connection per round trip, never shared meanwhile. A connection
+that failed, timed out or was cancelled in the middle of a command is dropped, never reused
+(its reply could be read by the next caller).
+
+Either way a connection error or timeout is retried on a new connection after a backoff, as
+the pool's client retries (`RETRIES` times); after a Redis restart every idle connection is
+as stale, so they are closed too. The round trip's timeout is one `asyncio.timeout` around
+it: redis-py's socket timeout would start a task for every write (`asyncio.wait_for`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 #: Retries of a round trip after the first attempt, each on a new connection.
@@ -50,38 +65,166 @@ class DirectConnections:
         self.timeout = timeout
         self._idle: list[AbstractConnection] = []
 
-    def _new(self) -> AbstractConnection:
-        settings = {**self.pool.connection_kwargs, "socket_timeout": None}
-        return self.pool.connection_class(**settings)
-
     async def execute(self, commands: Sequence[Command]) -> list[Any]:
         """Send `commands` together and read their replies (a pipeline without MULTI).
 
         Raises what redis-py raises: a reply that is an error (ResponseError), or, once the
         retries are spent, a connection error or timeout.
         """
-        for attempt in range(RETRIES + 1):
-            conn = self._idle.pop() if self._idle else self._new()
-            try:
-                async with asyncio.timeout(self.timeout):
-                    await conn.send_packed_command(conn.pack_commands(commands))
-                    replies = [await conn.read_response() for _ in commands]
-            except BaseException as error:
-                await _drop(conn)
-                if not isinstance(error, RETRYABLE) or attempt == RETRIES:
-                    raise
-                await self.close()  # the idle ones are as stale (a Redis restart closes all)
-                await asyncio.sleep(BACKOFF.compute(attempt + 1))
-                continue
-            self._idle.append(conn)
-            return replies
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        # Before a retry the idle connections are closed: after a Redis restart all are stale.
+        return await retrying(lambda: self._once(commands), self.close)
+
+    async def _once(self, commands: Sequence[Command]) -> list[Any]:
+        conn = self._idle.pop() if self._idle else _new(self.pool)
+        try:
+            async with asyncio.timeout(self.timeout):
+                await conn.send_packed_command(conn.pack_commands(commands))
+                replies = [await conn.read_response() for _ in commands]
+        except BaseException:
+            await _drop(conn)
+            raise
+        self._idle.append(conn)
+        return replies
 
     async def close(self) -> None:
         """Close the idle connections (one in use is dropped when its caller finishes)."""
         idle, self._idle = self._idle, []
         for conn in idle:
             await _drop(conn)
+
+
+class SharedConnection:
+    """One connection shared by concurrent callers: a loop turn's commands in one write.
+
+    `timeout`: seconds a caller waits for its replies (connecting included) before the
+    connection counts as stuck.
+    """
+
+    def __init__(self, pool: ConnectionPool, timeout: float) -> None:
+        self.pool = pool
+        self.timeout = timeout
+        self._conn: AbstractConnection | None = None
+        #: Commands not written yet, with the future of their replies.
+        self._queued: list[tuple[Sequence[Command], asyncio.Future[list[Any]]]] = []
+        #: Written and awaiting replies, in order: (how many replies, future, replies so far).
+        self._sent: deque[tuple[int, asyncio.Future[list[Any]], list[Any]]] = deque()
+        self._writer: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def execute(self, commands: Sequence[Command]) -> list[Any]:
+        """Like `DirectConnections.execute`, sharing the connection with concurrent callers."""
+        # A failure closed the connection already; the retry's write opens a new one.
+        return await retrying(lambda: self._once(commands), _nothing)
+
+    async def _once(self, commands: Sequence[Command]) -> list[Any]:
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._queued.append((commands, future))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await future
+        except TimeoutError:
+            await self._fail(RedisTimeoutError("no reply within the round trip's timeout"))
+            raise
+
+    async def _write(self) -> None:
+        """Write what was queued until now in one send, then let the next caller start again."""
+        try:  # this task starts after the loop turn that queued the first command
+            batch, self._queued = [(c, f) for c, f in self._queued if not f.done()], []
+            if not batch:
+                return
+            conn = await self._connected()
+            packed = conn.pack_commands([command for commands, _ in batch for command in commands])
+            self._sent.extend((len(commands), future, []) for commands, future in batch)
+            await conn.send_packed_command(packed, check_health=False)
+        except Exception as error:
+            await self._fail(error)
+        finally:
+            self._writer = None
+            if self._queued:  # queued while this write was going out
+                self._writer = asyncio.create_task(self._write())
+
+    async def _connected(self) -> AbstractConnection:
+        if self._conn is None:
+            conn = _new(self.pool)
+            await conn.connect()  # type: ignore[no-untyped-call]
+            self._conn = conn
+            self._reader = asyncio.create_task(self._read(conn))
+        return self._conn
+
+    async def _read(self, conn: AbstractConnection) -> None:
+        """Hand each reply to the caller whose command it answers, in the order written."""
+        try:
+            while True:
+                try:
+                    reply: Any = await conn.read_response(disconnect_on_error=False)
+                except ResponseError as error:  # an error reply: it answers its command
+                    reply = error
+                if not self._sent:
+                    raise RedisConnectionError("a reply that no command was waiting for")
+                count, future, replies = self._sent[0]
+                replies.append(reply)
+                if len(replies) == count:
+                    self._sent.popleft()
+                    if not future.done():  # else its caller was cancelled: dropped
+                        _settle(future, replies)
+        except Exception as error:
+            if self._conn is conn:
+                await self._fail(error)
+
+    async def _fail(self, error: BaseException) -> None:
+        """Close the connection; every caller waiting on it gets a connection error."""
+        conn, self._conn = self._conn, None
+        reader, self._reader = self._reader, None
+        waiting = [future for _, future, _ in self._sent] + [f for _, f in self._queued]
+        self._sent.clear()
+        self._queued = []
+        failure = error if isinstance(error, RETRYABLE) else RedisConnectionError(str(error))
+        for future in waiting:
+            if not future.done():
+                future.set_exception(failure)
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+        if conn is not None:
+            await _drop(conn)
+
+    async def close(self) -> None:
+        """Close the connection (callers still waiting on it fail)."""
+        await self._fail(RedisConnectionError("closed"))
+
+
+def _settle(future: asyncio.Future[list[Any]], replies: list[Any]) -> None:
+    """The replies, or the first error reply among them raised."""
+    error = next((r for r in replies if isinstance(r, ResponseError)), None)
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(replies)
+
+
+async def retrying(
+    attempt: Callable[[], Awaitable[list[Any]]], before_retry: Callable[[], Awaitable[None]]
+) -> list[Any]:
+    """`attempt()`, again after a connection error or timeout: `before_retry()`, a backoff."""
+    for number in range(RETRIES + 1):
+        try:
+            return await attempt()
+        except RETRYABLE:
+            if number == RETRIES:
+                raise
+            await before_retry()
+            await asyncio.sleep(BACKOFF.compute(number + 1))
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def _nothing() -> None:
+    return None
+
+
+def _new(pool: ConnectionPool) -> AbstractConnection:
+    """A connection with `pool`'s settings, without socket timeout (the caller times it)."""
+    return pool.connection_class(**{**pool.connection_kwargs, "socket_timeout": None})
 
 
 async def _drop(conn: AbstractConnection) -> None:

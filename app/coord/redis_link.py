@@ -21,7 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.coord.redis_direct import Command, DirectConnections
+from app.coord.redis_direct import Command, DirectConnections, SharedConnection
 from app.ops.logs import Throttle
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,9 @@ class RedisLink:
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.025), RETRIES),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
         )
-        #: The hot path's connections (app/coord/redis_direct.py).
+        #: The hot path's connections (app/coord/redis_direct.py): one shared by the callers,
+        #: and one per round trip for blocking commands.
+        self._shared = SharedConnection(self.client.connection_pool, timeout)
         self._direct = DirectConnections(self.client.connection_pool, timeout)
         self.cooldown = cooldown
         self._down_until = 0.0
@@ -96,12 +98,15 @@ class RedisLink:
             self._down_since = None
         return result
 
-    async def direct(self, *commands: Command) -> list[Any]:
+    async def direct(self, *commands: Command, blocking: bool = False) -> list[Any]:
         """`commands` in one round trip, outside redis-py's pool; their replies.
 
-        Under the breaker like `run`; for the hot path (app/coord/redis_direct.py).
+        Under the breaker like `run`; for the hot path (app/coord/redis_direct.py). The
+        commands share a connection with concurrent callers', unless `blocking` (BLPOP): then
+        they have one of their own until the reply.
         """
-        return await self.run(lambda _: self._direct.execute(commands))
+        connections = self._direct if blocking else self._shared
+        return await self.run(lambda _: connections.execute(commands))
 
     def _failed(self, error: BaseException) -> None:
         """Open the breaker; log the outage once, then a reminder every REMIND_EVERY s."""
@@ -117,6 +122,7 @@ class RedisLink:
 
     async def close(self) -> None:
         """Close the connection pool and the direct connections."""
+        await self._shared.close()
         await self._direct.close()
         await self.client.aclose()
 
