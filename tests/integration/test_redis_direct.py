@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as redis
+from redis.asyncio.connection import ConnectionPool
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
@@ -21,13 +22,19 @@ NAME = "direct-test"  # the connections' client name, so that the test kills onl
 
 
 @pytest.fixture
-async def direct(redis_server_url: str, raw_redis: redis.Redis) -> AsyncIterator[DirectConnections]:
+async def pool(redis_server_url: str, raw_redis: redis.Redis) -> AsyncIterator[ConnectionPool]:
+    """The settings the connections are made with; no test key left from an earlier test."""
     await delete_keys(raw_redis, "direct:test:*")
     client = redis.Redis.from_url(redis_server_url, client_name=NAME)
-    connections = DirectConnections(client.connection_pool, timeout=5.0)
+    yield client.connection_pool
+    await client.aclose()
+
+
+@pytest.fixture
+async def direct(pool: ConnectionPool) -> AsyncIterator[DirectConnections]:
+    connections = DirectConnections(pool, timeout=5.0)
     yield connections
     await connections.close()
-    await client.aclose()
 
 
 async def blocked_clients(raw: redis.Redis) -> int:
@@ -87,10 +94,8 @@ async def test_connections_killed_by_the_server_are_replaced(
 
 
 @pytest.fixture
-async def shared(redis_server_url: str, raw_redis: redis.Redis) -> AsyncIterator[SharedConnection]:
-    await delete_keys(raw_redis, "direct:test:*")
-    client = redis.Redis.from_url(redis_server_url, client_name=NAME)
-    connection = SharedConnection(client.connection_pool, timeout=5.0)
+async def shared(pool: ConnectionPool) -> AsyncIterator[SharedConnection]:
+    connection = SharedConnection(pool, timeout=5.0)
     yield connection
     await connection.close()
 
@@ -151,11 +156,10 @@ async def test_a_killed_connection_is_replaced_and_the_call_retried(
 
 
 async def test_a_late_reply_closes_the_connection_for_every_caller(
-    redis_server_url: str, raw_redis: redis.Redis
+    pool: ConnectionPool, raw_redis: redis.Redis
 ) -> None:
     """Replies come in order: one that is late holds up every one written after it."""
-    client = redis.Redis.from_url(redis_server_url, client_name=NAME)
-    shared = SharedConnection(client.connection_pool, timeout=0.2)
+    shared = SharedConnection(pool, timeout=0.2)
     try:
         stuck = shared.execute([("BLPOP", KEY, 1)])
         behind = shared.execute([("PING",)])
