@@ -114,7 +114,7 @@ async def test_concurrent_callers_share_one_connection_and_get_their_own_replies
 
     replies = await asyncio.gather(*(count(i) for i in range(100)))
     assert [echo for _, echo in replies] == [str(i).encode() for i in range(100)]
-    totals = {int(await raw_redis.get(f"direct:test:n{k}")) for k in range(7)}
+    totals = {int(await raw_redis.get(f"direct:test:n{k}") or 0) for k in range(7)}
     assert totals == {sum(i for i in range(100) if i % 7 == k) for k in range(7)}
     assert len(await ours(raw_redis)) == 1
 
