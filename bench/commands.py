@@ -21,8 +21,9 @@ moment the sandbox recorded the answer.
 
 Baselines: a bare discord.py AutoShardedBot (bench/barebot.py), also 4 shards in 2 processes,
 answering `/ping` with "pong" and a message "ping" with a reply: the ceiling of the sandbox +
-discord.py pipeline on this machine, with no database, Redis or cogs; and ours on asyncio's
-own event loop (EVENT_LOOP=asyncio), as it ran before uvloop.
+discord.py pipeline on this machine, with no database, Redis or cogs; and ours before: with
+BENCH_BEFORE=<git revision>, the bot's code at that revision (extracted from git and run from
+there), else ours on asyncio's own event loop (EVENT_LOOP=asyncio), as it ran before uvloop.
 
 Every bot has a sandbox of its own (the same world) and runs from the start; within each step
 the bots take turns in slices (`Plan.rounds`), so that machine drift hits them alike.
@@ -35,6 +36,8 @@ import contextlib
 import json
 import os
 import re
+import subprocess
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import nullcontext
@@ -60,6 +63,7 @@ from bench.traffic import (
 )
 from sandbox import SandboxServer
 from sandbox.builders import build_world
+from testsupport.bots import REPO
 from testsupport.keys import delete_keys
 from testsupport.processes import BotProcess, stop_all
 
@@ -87,7 +91,7 @@ class Plan:
     warmup: int
     #: Each step's time is cut into this many slices per bot, the bots taking turns.
     rounds: int = 3
-    #: Also run ours on asyncio's own loop (EVENT_LOOP=asyncio), the loop before uvloop.
+    #: Also run ours as it was before (`Before`).
     before: bool = True
 
     def describe(self) -> str:
@@ -255,6 +259,7 @@ class Contestant:
     traffic: Traffic
     bots: list[BotProcess] = field(default_factory=list)
     pods: Pods | None = None  # ours: its database and Redis
+    env: dict[str, str] = field(default_factory=dict)  # ours: its variant's environment
 
     @property
     def dsn(self) -> str:
@@ -347,11 +352,50 @@ async def warm_up(operations: list[Operation], count_each: int) -> None:
         await closed_loop(operation, 4, ops=count_each)
 
 
-#: Our bot as it runs by default, and on the event loop it had before (asyncio's own).
-OURS, OURS_BEFORE = "ours", "ours, asyncio loop (before)"
+OURS = "ours"
 BARE = "bare discord.py"
-#: The environment of each of our variants.
-VARIANTS: dict[str, dict[str, str]] = {OURS: {}, OURS_BEFORE: {"EVENT_LOOP": "asyncio"}}
+
+
+@dataclass(frozen=True, slots=True)
+class Before:
+    """Ours as it was, measured in turns with ours: its label and environment."""
+
+    label: str
+    env: dict[str, str]
+    revision: str | None = None
+
+    @classmethod
+    def chosen(cls, stack: contextlib.ExitStack) -> Before:
+        """The code at BENCH_BEFORE (a git revision), extracted into a temporary folder and
+        put first on PYTHONPATH; without it, ours on asyncio's own loop."""
+        revision = os.environ.get("BENCH_BEFORE")
+        if not revision:
+            return cls("ours, asyncio loop (before)", {"EVENT_LOOP": "asyncio"})
+        tree = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-before-"))
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", revision], check=True, capture_output=True
+        )
+        subprocess.run(["tar", "-x", "-C", tree], input=archive.stdout, check=True)
+        short = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", revision],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        return cls(f"ours at {short} (before)", {"PYTHONPATH": tree}, short)
+
+    def note(self) -> str:
+        """What the variant is, for the report."""
+        if self.revision is None:
+            return (
+                f"{self.label}: the same bot with EVENT_LOOP=asyncio, the event loop it ran on "
+                "before uvloop became the default, measured in turns with it."
+            )
+        return (
+            f"{self.label}: the bot's code at revision {self.revision} (BENCH_BEFORE), run from a "
+            "copy extracted from git, with its own sandbox, database and Redis, measured in "
+            "turns with ours."
+        )
 
 
 async def start_ours(contestant: Contestant, plan: Plan) -> None:
@@ -361,9 +405,7 @@ async def start_ours(contestant: Contestant, plan: Plan) -> None:
     await seed_members(pods.db.dsn, traffic.everyone)
     await publish_commands(server, pods.db.url)
     contestant.bots = [
-        pods.guildbot(
-            f"guildbot-{i}", server, TAIL, SHARD_IDS=json.dumps(ids), **VARIANTS[contestant.label]
-        )
+        pods.guildbot(f"guildbot-{i}", server, TAIL, SHARD_IDS=json.dumps(ids), **contestant.env)
         for i, ids in enumerate(PROCESS_SHARDS)
     ]
     await asyncio.gather(*(b.start() for b in contestant.bots))
@@ -429,20 +471,22 @@ async def run(ctx: RunContext) -> Result:
     """Ours (and its variant before), and the bare bot, each through a sandbox of its own."""
     plan = PLANS[ctx.scale]
     result = ctx.result(plan.describe())
-    steps, facts = await run_all(ctx, plan)
-    result.tables += [steps_table(steps), ceiling_table(steps)]
+    with contextlib.ExitStack() as trees:
+        before = Before.chosen(trees)
+        steps, facts = await run_all(ctx, plan, before)
+    result.tables += [steps_table(steps), ceiling_table(steps, [OURS, before.label])]
     folder = os.environ.get("BENCH_PROFILE")
     if folder:
         result.tables.append(profile_table(Path(folder)))
     result.facts.update(facts)
     result.facts["steps"] = [s.as_dict() for s in steps]
-    result.notes += notes(facts)
+    result.notes += [*notes(facts), before.note()]
     return result
 
 
-async def run_all(ctx: RunContext, plan: Plan) -> tuple[list[Step], dict[str, Any]]:
+async def run_all(ctx: RunContext, plan: Plan, before: Before) -> tuple[list[Step], dict[str, Any]]:
     """Servers, sandboxes and watchers around every contestant; the measured steps."""
-    labels = [OURS, OURS_BEFORE, BARE] if plan.before else [OURS, BARE]
+    labels = [OURS, before.label, BARE] if plan.before else [OURS, BARE]
     shared = {
         "SHARD_COUNT": str(SHARDS),
         "IDENTIFY_WINDOW_S": str(WINDOW),
@@ -459,6 +503,8 @@ async def run_all(ctx: RunContext, plan: Plan) -> tuple[list[Step], dict[str, An
             watcher.start()
             stack.push_async_callback(watcher.stop)
             contestant = Contestant(label, server, Traffic(server, watcher, seed=20261127))
+            if label == before.label:
+                contestant.env = before.env
             if label != BARE:
                 contestant.pods = await stack.enter_async_context(pods_for(ctx, **shared))
             contestants.append(contestant)
@@ -539,8 +585,6 @@ def notes(facts: dict[str, Any]) -> list[str]:
         "Redis).",
         "Transfers: /transfer amount 1 to a random member of the same guild; the ledger holds "
         f"exactly one transfer per answered command ({ledger_check(facts)}).",
-        f"{OURS_BEFORE}: the same bot with EVENT_LOOP=asyncio, the event loop it ran on before "
-        "uvloop became the default, measured in turns with it.",
     ]
 
 
@@ -617,7 +661,7 @@ def profile_table(folder: Path) -> Table:
     return table
 
 
-def ceiling_table(steps: list[Step]) -> Table:
+def ceiling_table(steps: list[Step], ours_labels: list[str]) -> Table:
     """Saturation throughput and CPU of each of our workloads against the bare bot's ping."""
     saturated = {
         (s.workload.bot, s.workload.name): s for s in steps if s.load.startswith("saturation")
@@ -641,7 +685,7 @@ def ceiling_table(steps: list[Step]) -> Table:
         ("chat (XP, level-up)", "message ping"),
     ):
         bare = saturated.get(("bare discord.py", baseline))
-        for label in VARIANTS:
+        for label in ours_labels:
             ours = saturated.get((label, name))
             if ours is None or bare is None:
                 continue

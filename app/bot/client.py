@@ -40,6 +40,7 @@ from app.config import Settings
 from app.coord.generations import Generation
 from app.coord.rest_budget import RestPolicy
 from app.coord.shard_plan import ShardPlan, cluster_shard_count, pod_index, shard_for_guild
+from app.ops import gc_tuning
 from app.ops.deadline import applying
 from app.ops.logs import log_context
 from app.services import Services
@@ -520,6 +521,7 @@ class GuildBot(commands.AutoShardedBot):
         if shard_id not in internals.shards_of(self):
             return  # given up meanwhile (live rebalancing)
         self.ready_shards.add(shard_id)
+        gc_tuning.freeze()  # its guilds are loaded: out of the collector's scans
         log.info("shard %s ready", shard_id)
         if self.keeper is not None:
             self.keeper.shard_serving(shard_id)

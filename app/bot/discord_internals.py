@@ -31,6 +31,8 @@ from discord.gateway import DiscordWebSocket, KeepAliveHandler, ReconnectWebSock
 from discord.shard import AutoShardedClient, Shard
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from app.ops import gc_tuning
+
 # Closing with a code other than 1000/1001 keeps the session resumable, as Discord documents.
 RESUMABLE_CLOSE = 4000
 CONNECT_TIMEOUT = 60.0
@@ -451,7 +453,11 @@ def wrap_parsers(
 
 
 def forget_guilds(bot: commands.AutoShardedBot, shard_id: int) -> None:
-    """Drop a released shard's guilds from the cache: another process serves them now."""
+    """Drop a released shard's guilds from the cache: another process serves them now.
+
+    The collector is given the frozen objects back: the dropped guilds are cycles of objects.
+    """
     state: Any = getattr(bot, "_connection")  # noqa: B009
     for guild in [g for g in bot.guilds if g.shard_id == shard_id]:
         state._remove_guild(guild)
+    gc_tuning.thaw()

@@ -20,7 +20,7 @@ from app.bot.fatal import ExitCode, Fatal, classify
 from app.bot.health import probes_for
 from app.config import Settings, get_settings
 from app.coord.shard_plan import OutsidePlan
-from app.ops import taskdump
+from app.ops import gc_tuning, taskdump
 from app.ops.event_loop import loop_factory, running_loop_name
 from app.ops.exits import serving_failure
 from app.ops.http import OpsServer
@@ -155,6 +155,7 @@ def run_bot(settings: Settings) -> int:
     if not settings.discord_token:
         log.error("DISCORD_TOKEN is not set")
         return 2
+    gc_tuning.tune()  # a large, long-lived guild cache: app/ops/gc_tuning.py
     # EVENT_LOOP: the two loops measured alike per command (docs/benchmarks.md).
     with asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner:
         return runner.run(serve(settings, settings.discord_token))
