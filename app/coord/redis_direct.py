@@ -7,12 +7,15 @@ per-command Redis work (account locks and their release with the leaderboard wri
 cooldowns, reply claims, the REST budget, leaderboard reads) goes through `SharedConnection`
 instead, with redis-py's own protocol code (packing, hiredis):
 
-- The commands that concurrent callers issue within one turn of the event loop go out in
-  **one write** on one connection, and its replies, read in order by one reader, are handed
-  back to each caller (what other clients call auto-pipelining). A send on a socket is a
-  system call whose cost does not grow with its size, and under load it was a tenth of a
-  command's CPU; one caller alone still gets its round trip at once (the write happens on
-  the loop's next turn).
+- While replies are awaited, the commands that concurrent callers issue within one turn of
+  the event loop go out in **one write** on one connection (what other clients call
+  auto-pipelining); a caller that finds nothing in flight writes at once. A send on a socket
+  is a system call whose cost hardly grows with its size, and under load the sends were a
+  tenth of a command's CPU.
+- The replies are parsed in the socket's own callback (hiredis) and handed to each caller in
+  the order written: a caller wakes as soon as its reply is in, as on a connection of its
+  own. redis-py does the connection's handshake (AUTH, SELECT, the client's name); then the
+  transport's protocol is replaced by `_Replies`.
 - A caller that is cancelled or times out never desynchronises it: a command not yet written
   is not written, and the reply to one already written is read and dropped. A reply later
   than the timeout means the connection (or Redis) is stuck: it is closed and every caller
@@ -37,10 +40,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+import hiredis
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import InvalidResponse, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 #: Retries of a round trip after the first attempt, each on a new connection.
@@ -94,7 +98,12 @@ class DirectConnections:
 
 
 class SharedConnection:
-    """One connection shared by concurrent callers: a loop turn's commands in one write.
+    """One connection shared by concurrent callers, its replies read as they arrive.
+
+    A caller writes at once when nothing is in flight; while replies are awaited, the
+    commands of that loop turn are written together at its end. The replies are parsed in
+    the socket's own callback (hiredis, `_Replies`) and handed to each caller in order, so a
+    caller wakes as soon as its reply is in, as on a connection of its own.
 
     `timeout`: seconds a caller waits for its replies (connecting included) before the
     connection counts as stuck.
@@ -104,12 +113,13 @@ class SharedConnection:
         self.pool = pool
         self.timeout = timeout
         self._conn: AbstractConnection | None = None
+        self._transport: asyncio.WriteTransport | None = None
+        self._connecting: asyncio.Task[None] | None = None
         #: Commands not written yet, with the future of their replies.
         self._queued: list[tuple[Sequence[Command], asyncio.Future[list[Any]]]] = []
+        self._flush_due = False
         #: Written and awaiting replies, in order: (how many replies, future, replies so far).
         self._sent: deque[tuple[int, asyncio.Future[list[Any]], list[Any]]] = deque()
-        self._writer: asyncio.Task[None] | None = None
-        self._reader: asyncio.Task[None] | None = None
 
     async def execute(self, commands: Sequence[Command]) -> list[Any]:
         """Like `DirectConnections.execute`, sharing the connection with concurrent callers."""
@@ -118,65 +128,78 @@ class SharedConnection:
 
     async def _once(self, commands: Sequence[Command]) -> list[Any]:
         future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        self._queued.append((commands, future))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write())
         try:
             async with asyncio.timeout(self.timeout):
+                transport = self._transport or await self._connected()
+                if self._sent or self._queued:  # replies are awaited: join this turn's write
+                    self._queued.append((commands, future))
+                    if not self._flush_due:
+                        self._flush_due = True
+                        asyncio.get_running_loop().call_soon(self._flush)
+                else:
+                    self._sent.append((len(commands), future, []))
+                    transport.write(b"".join(self._pack(commands)))
                 return await future
         except TimeoutError:
-            await self._fail(RedisTimeoutError("no reply within the round trip's timeout"))
+            self._fail(RedisTimeoutError("no reply within the round trip's timeout"))
             raise
 
-    async def _write(self) -> None:
-        """Write what was queued until now in one send, then let the next caller start again."""
-        try:  # this task starts after the loop turn that queued the first command
-            batch, self._queued = [(c, f) for c, f in self._queued if not f.done()], []
-            if not batch:
-                return
-            conn = await self._connected()
-            packed = conn.pack_commands([command for commands, _ in batch for command in commands])
-            self._sent.extend((len(commands), future, []) for commands, future in batch)
-            await conn.send_packed_command(packed, check_health=False)
-        except Exception as error:
-            await self._fail(error)
-        finally:
-            self._writer = None
-            if self._queued:  # queued while this write was going out
-                self._writer = asyncio.create_task(self._write())
+    def _pack(self, commands: Sequence[Command]) -> list[bytes]:
+        assert self._conn is not None
+        return self._conn.pack_commands(commands)
 
-    async def _connected(self) -> AbstractConnection:
-        if self._conn is None:
-            conn = _new(self.pool)
-            await conn.connect()  # type: ignore[no-untyped-call]
-            self._conn = conn
-            self._reader = asyncio.create_task(self._read(conn))
-        return self._conn
+    def _flush(self) -> None:
+        """Write every command queued during this loop turn in one send."""
+        self._flush_due = False
+        batch, self._queued = [(c, f) for c, f in self._queued if not f.done()], []
+        if not batch or self._transport is None:
+            return
+        self._sent.extend((len(commands), future, []) for commands, future in batch)
+        self._transport.write(b"".join(self._pack([c for commands, _ in batch for c in commands])))
 
-    async def _read(self, conn: AbstractConnection) -> None:
-        """Hand each reply to the caller whose command it answers, in the order written."""
+    async def _connected(self) -> asyncio.WriteTransport:
+        """Connect once for every caller waiting (redis-py's handshake), then read ourselves."""
+        if self._connecting is None:
+            self._connecting = asyncio.create_task(self._connect())
         try:
-            while True:
-                try:
-                    reply: Any = await conn.read_response(disconnect_on_error=False)
-                except ResponseError as error:  # an error reply: it answers its command
-                    reply = error
-                if not self._sent:
-                    raise RedisConnectionError("a reply that no command was waiting for")
-                count, future, replies = self._sent[0]
-                replies.append(reply)
-                if len(replies) == count:
-                    self._sent.popleft()
-                    if not future.done():  # else its caller was cancelled: dropped
-                        _settle(future, replies)
-        except Exception as error:
-            if self._conn is conn:
-                await self._fail(error)
+            await asyncio.shield(self._connecting)
+        finally:
+            if self._connecting is not None and self._connecting.done():
+                self._connecting = None
+        assert self._transport is not None
+        return self._transport
 
-    async def _fail(self, error: BaseException) -> None:
+    async def _connect(self) -> None:
+        conn = _new(self.pool)
+        await conn.connect()  # type: ignore[no-untyped-call]
+        writer = conn._writer  # the handshake done, the socket is read by `_Replies` from now on
+        assert writer is not None
+        transport = writer.transport
+        transport.set_protocol(_Replies(self, transport))
+        self._conn, self._transport = conn, transport
+
+    def reply(self, transport: asyncio.BaseTransport, reply: Any) -> None:
+        """A reply arrived: it answers the oldest command still awaiting one."""
+        if transport is not self._transport:
+            return  # a connection given up already
+        if not self._sent:
+            self._fail(RedisConnectionError("a reply that no command was waiting for"))
+            return
+        count, future, replies = self._sent[0]
+        replies.append(reply)
+        if len(replies) == count:
+            self._sent.popleft()
+            if not future.done():  # else its caller was cancelled or gave up: dropped
+                _settle(future, replies)
+
+    def lost(self, transport: asyncio.BaseTransport, error: BaseException) -> None:
+        """The connection broke (or spoke nonsense): every caller waiting on it fails."""
+        if transport is self._transport:
+            self._fail(error)
+
+    def _fail(self, error: BaseException) -> None:
         """Close the connection; every caller waiting on it gets a connection error."""
-        conn, self._conn = self._conn, None
-        reader, self._reader = self._reader, None
+        transport, self._transport, self._conn = self._transport, None, None
         waiting = [future for _, future, _ in self._sent] + [f for _, f in self._queued]
         self._sent.clear()
         self._queued = []
@@ -184,14 +207,31 @@ class SharedConnection:
         for future in waiting:
             if not future.done():
                 future.set_exception(failure)
-        if reader is not None and reader is not asyncio.current_task():
-            reader.cancel()
-        if conn is not None:
-            await _drop(conn)
+        if transport is not None:
+            transport.close()
 
     async def close(self) -> None:
         """Close the connection (callers still waiting on it fail)."""
-        await self._fail(RedisConnectionError("closed"))
+        self._fail(RedisConnectionError("closed"))
+
+
+class _Replies(asyncio.Protocol):
+    """Parses what Redis sends (hiredis) and gives each reply to its `SharedConnection`."""
+
+    def __init__(self, owner: SharedConnection, transport: asyncio.BaseTransport) -> None:
+        self.owner, self.transport = owner, transport
+        self.parser = hiredis.Reader(protocolError=InvalidResponse, replyError=ResponseError)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed(data)
+            while (reply := self.parser.gets()) is not False:
+                self.owner.reply(self.transport, reply)
+        except InvalidResponse as error:
+            self.owner.lost(self.transport, RedisConnectionError(f"unreadable reply: {error}"))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.owner.lost(self.transport, exc or RedisConnectionError("closed by the server"))
 
 
 def _settle(future: asyncio.Future[list[Any]], replies: list[Any]) -> None:
