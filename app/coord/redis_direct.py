@@ -138,7 +138,7 @@ class SharedConnection:
                         asyncio.get_running_loop().call_soon(self._flush)
                 else:
                     self._sent.append((len(commands), future, []))
-                    transport.write(b"".join(self._pack(commands)))
+                    self._write(transport, self._pack(commands))
                 return await future
         except TimeoutError:
             self._fail(RedisTimeoutError("no reply within the round trip's timeout"))
@@ -152,10 +152,17 @@ class SharedConnection:
         """Write every command queued during this loop turn in one send."""
         self._flush_due = False
         batch, self._queued = [(c, f) for c, f in self._queued if not f.done()], []
-        if not batch or self._transport is None:
+        if not batch or self._transport is None:  # none, or failed already with the connection
             return
         self._sent.extend((len(commands), future, []) for commands, future in batch)
-        self._transport.write(b"".join(self._pack([c for commands, _ in batch for c in commands])))
+        self._write(self._transport, self._pack([c for commands, _ in batch for c in commands]))
+
+    def _write(self, transport: asyncio.WriteTransport, packed: list[bytes]) -> None:
+        """Hand `packed` to the socket; a transport that refuses it fails the connection."""
+        try:
+            transport.write(b"".join(packed))
+        except Exception as error:  # closing already: every caller waiting retries
+            self._fail(RedisConnectionError(f"could not write: {error}"))
 
     async def _connected(self) -> asyncio.WriteTransport:
         """Connect once for every caller waiting (redis-py's handshake), then read ourselves."""
