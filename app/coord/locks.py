@@ -42,16 +42,20 @@ WAKE_SLICE_S = 0.5
 #: Holds an account's Redis lock admits at once: one running, one queued in PostgreSQL.
 ADMITTED = 2
 
-# KEYS: the locks. ARGV: token, ttl ms, holds admitted. Expired holds are dropped first.
-# {0, 0} when the hold was added to every lock, else {i, ms until KEYS[i]'s first hold expires}.
+# KEYS: the locks. ARGV: token, ttl ms, holds admitted. A full lock drops its expired holds
+# first. {0, 0} when the hold was added to every lock, else {i, ms until KEYS[i]'s first hold
+# expires}.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local admitted = tonumber(ARGV[3])
 for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-  if redis.call('ZCARD', key) >= tonumber(ARGV[3]) then
-    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    return {i, tonumber(first[2]) - now}
+  if redis.call('ZCARD', key) >= admitted then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    if redis.call('ZCARD', key) >= admitted then
+      local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+      return {i, tonumber(first[2]) - now}
+    end
   end
 end
 for i, key in ipairs(KEYS) do
