@@ -63,11 +63,7 @@ REQUIRED: tuple[tuple[str, object, str], ...] = (
     ("Interaction._session", discord.Interaction, "_session"),
     ("Interaction._state", discord.Interaction, "_state"),
     ("webhook.async_.async_context", webhook_async, "async_context"),
-    (
-        "discord.webhook.async_.interaction_response_params",
-        webhook_async,
-        "interaction_response_params",
-    ),
+    ("webhook.async_.interaction_response_params", webhook_async, "interaction_response_params"),
     ("StringView.skip_ws", StringView, "skip_ws"),
     ("StringView.get_word", StringView, "get_word"),
     ("StringView.undo", StringView, "undo"),

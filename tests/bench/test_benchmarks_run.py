@@ -64,6 +64,7 @@ def check_transfers(stdout: str, result: dict[str, Any]) -> None:
     implementations = {cell["implementation"] for cell in cells}
     assert {
         "ours",
+        "ours, one hold per lock (before)",
         "ours, model code (before)",
         "raw asyncpg + ledger",
         "raw asyncpg",
@@ -71,7 +72,7 @@ def check_transfers(stdout: str, result: dict[str, Any]) -> None:
     } <= implementations
     assert any(i.startswith("ours, 2 processes") for i in implementations)
     paths = result["facts"]["redis_path"]
-    assert len(paths) == 2 and all(set(outcomes) == {"ok"} for outcomes in paths.values()), paths
+    assert len(paths) == 3 and all(set(outcomes) == {"ok"} for outcomes in paths.values()), paths
     assert {(c["pattern"], c["callers"]) for c in cells} == {
         (p, n) for p in ("uniform", "hot") for n in (1, 8, 64)
     }
