@@ -268,7 +268,8 @@ async def test_a_generation_refused_by_discord_is_abandoned_and_the_active_one_s
     stream.start()
     cluster.server.driver.set_max_guilds_per_shard(2)  # 4 shards hold 2 guilds; 2 would hold 4
     gen = await _abandoned(cluster, pg, "2")
-    assert "4011" in gen.reason, gen
+    # Seen once in CI: abandoned on five op 9s instead; the sandbox's records say why.
+    assert "4011" in gen.reason, (gen, cluster.server.driver.identifies()[-8:])
     tally = await stream.finish()
     gap = await sampler.stop()
     assert gap == 0.0, sampler.longest  # the active generation never stopped
