@@ -480,7 +480,7 @@ async def run(ctx: RunContext) -> Result:
         result.tables.append(profile_table(Path(folder)))
     result.facts.update(facts)
     result.facts["steps"] = [s.as_dict() for s in steps]
-    result.notes += [*notes(facts), before.note()]
+    result.notes += [*notes(facts), *([before.note()] if plan.before else [])]
     return result
 
 
