@@ -65,8 +65,16 @@ async def test_permission_matrix(h: Harness, command: str, form: str) -> None:
                     "bot": h.bot.user.name,
                 }[target]
             before, acted, dms = await snapshot(), actions_taken(h), len(h.driver.dms(name))
+            # a prefix note is taken only where non-staff cannot read (the member cannot post there)
+            private = command == "note" and form == "prefix" and role != "member"
             reply = await h.run(
-                form, caller, command, f"{h.mention(name)} {words}", **{option: name}, **extra
+                form,
+                caller,
+                command,
+                f"{h.mention(name)} {words}",
+                at="modlog" if private else "general",
+                **{option: name},
+                **extra,
             )
             cell = (role, target, reply.content)
             if refusal is None:

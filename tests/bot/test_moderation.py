@@ -68,14 +68,41 @@ async def test_closed_dms_are_recorded_not_an_error(h: Harness) -> None:
 
 @pytest.mark.parametrize("form", FORMS)
 async def test_note_is_for_moderators_only(h: Harness, form: str) -> None:
+    # slash: answered ephemerally anywhere; prefix: only in a channel non-staff cannot read
     target = "m4" if form == "slash" else "m5"
-    reply = await h.against(form, "mod", "note", target, text="watch them")
-    assert reply.content == f"Case #1: Note for {h.mention(target)}."
+    expected = f"Case #1: Note for {h.mention(target)}."
+    if form == "slash":
+        reply = await h.slash("mod", "note", member=target, text="watch them")
+        assert reply.content == expected and reply.ephemeral
+    else:  # the reply is looked for by its text: the modlog post may come first in #modlog
+        await h.driver.send_message(h.guild, "modlog", "mod", f"!note {h.mention(target)} hm")
+        await h.wait(
+            lambda: expected in [m.content for m in modlog_posts(h)] or None,
+            "the note's answer in #modlog",
+        )
     assert h.driver.dms(target) == []
     assert (await cases(h.guild.id))[0].dm_state == DmState.NONE
     refused = await h.run(form, "mod", "note", h.mention(target), member=target, text=" ")
     assert is_error(refused)
     assert len(await cases(h.guild.id)) == 1
+
+
+async def test_a_note_is_never_answered_where_members_read(h: Harness) -> None:
+    for text in [f"note {h.mention('m6')} SECRET", "reason 1 SECRET", "pardon 1 SECRET"]:
+        if text.startswith("reason"):  # a note to correct and pardon
+            await h.bot.services.moderation.open_case(
+                h.guild.id, CaseAction.NOTE, h.id_of("m6"), h.id_of("mod"), "first"
+            )
+        before = await snapshot()
+        sent = await h.driver.send_message(h.guild, "general", "mod", "!" + text)
+        reply = await h.driver.wait_reply(sent)
+        assert is_error(reply) and "readable by everyone" in reply.content, reply.content
+        assert "I deleted your message" in reply.content and "SECRET" not in reply.content
+        assert h.driver.world.messages[sent.id].deleted
+        assert await snapshot() == before, text
+    edited = await h.slash("mod", "reason", number=1, new_reason="second")
+    pardoned = await h.slash("mod", "pardon", number=1, reason="done")
+    assert edited.ephemeral and pardoned.ephemeral and not is_error(pardoned), pardoned.content
 
 
 @pytest.mark.parametrize("form", FORMS)

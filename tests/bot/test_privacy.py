@@ -38,14 +38,16 @@ async def test_no_staff_text_reaches_a_public_channel(h: Harness) -> None:
     gid = h.guild.id
     await h.bot.services.bank.grant(gid, h.id_of("admin"), h.id_of("m13"), 100)
     target = h.mention("m13")
+    # a note is written where only staff read (a prefix note is refused in #general)
+    note = await h.prefix("mod", f"note {target} {SECRET} note", at="modlog")
+    assert not is_error(note), note.content
     acting: list[tuple[str, str]] = [
-        ("mod", f"note {target} {SECRET} note"),
         ("mod", f"warn {target} {SECRET} warning"),
         ("mod", f"timeout {target} 10m {SECRET} timeout"),
         ("mod", f"untimeout {target} {SECRET} lifted"),
         ("admin", f"fine {target} 5 {SECRET} fine"),
         ("mod", f"reason 2 {SECRET} corrected"),
-        ("mod", f"pardon 1 {SECRET} pardoned"),
+        ("mod", f"pardon 2 {SECRET} pardoned"),
     ]
     first = len(h.driver.bot_messages(h.guild, "general"))
     for who, text in acting:

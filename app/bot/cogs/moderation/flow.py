@@ -1,6 +1,7 @@
 """The one shape every moderation command shares.
 
-check the target -> validate the input (no write) -> acknowledge (defer) a slash command -> the
+check the target -> validate the input (no write) -> a note by prefix: only where only staff
+read (privacy.keep_out_of_public) -> acknowledge (defer) a slash command -> the
 command's own `before` step (a check that may refuse, or the fine's coin movement) -> open the
 case, keyed by the request id, with its Discord action and the member's DM recorded pending and
 claimed by this process -> do that work (apply.carry_out: DM, action, DM) -> modlog -> reply
@@ -31,6 +32,7 @@ from app.bot.cogs.moderation.embeds import reply_text
 from app.bot.cogs.moderation.notices import post_modlog
 from app.bot.errors import Refusal
 from app.bot.idempotency import request_key
+from app.bot.privacy import keep_out_of_public
 from app.domain import validation
 from app.domain.moderation import DURATION_REQUIRED, REASON_REQUIRED
 from app.domain.types import ActionState, CaseAction, CaseView
@@ -42,6 +44,12 @@ Ctx = commands.Context[Any]
 log = logging.getLogger(__name__)
 
 
+#: Cases that are staff data even in an acknowledgement ("Case #3: Note for @bob" tells that a
+#: note exists): answered ephemerally, and refused as a prefix command in a channel non-staff
+#: can read (the command's own text is the note).
+PRIVATE = frozenset({CaseAction.NOTE})
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     """What kind of action a command takes and how the member hears of it."""
@@ -50,6 +58,11 @@ class Step:
     verb: str
     notify: bool = True
     notify_first: bool = False
+
+    @property
+    def private(self) -> bool:
+        """Whether every answer about this kind of case stays with staff."""
+        return self.action in PRIVATE
 
 
 WARN = Step(CaseAction.WARN, "warn")
@@ -118,7 +131,9 @@ async def run_action(
     text = validation.reason(reason, required=step.action in REASON_REQUIRED)
     if step.action in DURATION_REQUIRED:
         validation.duration(duration, DURATION_REQUIRED[step.action])
-    await acknowledge(ctx)  # before any slow work: `before` may ask Discord
+    if step.private:
+        await keep_out_of_public(ctx, "Notes")
+    await acknowledge(ctx, ephemeral=step.private)  # before any slow work: `before` may ask Discord
     key = request_key(ctx, "case")
     case = await bot.services.moderation.replay(key, guild.id, step.action, target.id)
     if case is None:  # a first delivery: its checks run against the state it found
@@ -138,7 +153,7 @@ async def run_action(
             f"Discord refused to {step.verb} {target.mention} ({case.action_note}). "
             f"Case #{case.number} was closed."
         )
-    await ctx.send(reply_text(case, target.id, extra) + outcome(case))
+    await ctx.send(reply_text(case, target.id, extra) + outcome(case), ephemeral=step.private)
     return case
 
 
