@@ -243,6 +243,7 @@ class GuildBot(commands.AutoShardedBot):
         from app.bot.cogs import build_cogs
 
         internals.skip_own_messages(self)  # first: the wrappers installed later see them
+        internals.keep_peer_close_codes(self)
         if self.with_services:
             await self._open_services()
         for cog in build_cogs(self):

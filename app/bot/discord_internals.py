@@ -4,7 +4,8 @@ discord.py 2.7 has no public way to launch a shard by RESUMEing a session anothe
 started, to close a shard without invalidating its session (Shard.close sends close code 1000,
 which ends the session for good), to change an AutoShardedBot's shards while it runs, to wrap
 every slash command call, to defer one without asking for the response back, to leave the
-bot's own messages unparsed, or to point the client at a Discord-compatible server. These helpers
+bot's own messages unparsed, to keep the close code Discord sent when discord.py's answer to it
+fails, or to point the client at a Discord-compatible server. These helpers
 do it with discord.py's internals. `missing_internals()` lists what an upgrade broke;
 tests/bot/test_discord_internals.py fails on it, so an upgrade fails loudly here and nowhere
 else, and the bot refuses to start on a discord.py whose internals moved.
@@ -79,6 +80,9 @@ REQUIRED_ON_CLIENT = ("_connection", "_ready", "_AutoShardedClient__shards")
 #: Instance attributes that aiohttp's ClientResponse.__init__ sets: `_cache` holds its cached
 #: properties, `headers` among them (retry_proxy_429 drops that copy).
 REQUIRED_ON_RESPONSE = ("_cache",)
+#: Instance attributes that aiohttp's ClientWebSocketResponse.__init__ sets: `_close_code`
+#: backs `close_code` (keep_peer_close_codes restores Discord's there).
+REQUIRED_ON_WEBSOCKET = ("_close_code",)
 #: Instance attributes of the client's ConnectionState: `parsers` maps each gateway event name
 #: to its handler (the websocket calls it with the event's data).
 REQUIRED_ON_STATE = ("parsers", "_get_guild")
@@ -95,6 +99,12 @@ def missing_internals(client: AutoShardedClient | None = None) -> list[str]:
         f"aiohttp.ClientResponse().{name}"
         for name in REQUIRED_ON_RESPONSE
         if name not in set_by_response
+    ]
+    set_by_websocket = aiohttp.ClientWebSocketResponse.__init__.__code__.co_names
+    missing += [
+        f"aiohttp.ClientWebSocketResponse().{name}"
+        for name in REQUIRED_ON_WEBSOCKET
+        if name not in set_by_websocket
     ]
     if client is not None:
         missing += [f"client.{name}" for name in REQUIRED_ON_CLIENT if not hasattr(client, name)]
@@ -274,6 +284,43 @@ def give_back(ctx: commands.Context[Any]) -> None:
 
 
 # -- shards ------------------------------------------------------------------------------------
+def keep_peer_close_codes(bot: commands.AutoShardedBot) -> None:
+    """Let discord.py see the close code Discord sent (4011, 4014 ...), whatever its answer met.
+
+    Discord closes the TCP connection right after its close frame. discord.py answers a close
+    with one of its own (code 4000); when that write finds the socket already closed, aiohttp
+    records 1006 over Discord's code, and discord.py, reading 1006, reconnects and identifies
+    again instead of stopping on a fatal code (a shard refused with 4011 was identified five
+    times, and the process blamed another process's identifies). Each gateway socket the bot
+    opens keeps Discord's own codes (4000 and above) once received.
+    """
+    connect = bot.http.ws_connect
+
+    async def ws_connect(url: str, *, compress: int = 0) -> aiohttp.ClientWebSocketResponse:
+        socket = await connect(url, compress=compress)
+        receive, close = socket.receive, socket.close
+        sent: list[int] = []
+
+        async def receive_noting_close(timeout: float | None = None) -> aiohttp.WSMessage:  # noqa: ASYNC109 (aiohttp's signature)
+            msg = await receive(timeout)
+            if msg.type is aiohttp.WSMsgType.CLOSE and isinstance(msg.data, int):
+                sent.append(msg.data)
+            return msg
+
+        async def close_keeping_code(*, code: int = 1000, message: bytes = b"") -> bool:
+            try:
+                return await close(code=code, message=message)
+            finally:
+                if sent and sent[0] >= RESUMABLE_CLOSE:
+                    socket._close_code = sent[0]
+
+        setattr(socket, "receive", receive_noting_close)  # noqa: B010
+        setattr(socket, "close", close_keeping_code)  # noqa: B010
+        return socket
+
+    setattr(bot.http, "ws_connect", ws_connect)  # noqa: B010
+
+
 def shards_of(bot: commands.AutoShardedBot) -> dict[int, Shard]:
     """The bot's live Shard objects by id."""
     shards: dict[int, Shard] = getattr(bot, "_AutoShardedClient__shards")  # noqa: B009

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import time
 from types import SimpleNamespace
+from typing import Any
 
 import aiohttp
 import discord
 import discord.gateway
 import pytest
 import yarl
+from aiohttp import web
 from discord.gateway import DiscordWebSocket
 from discord.shard import Shard
 
 from app.bot import discord_internals as internals
 from app.bot.client import GuildBot, GuildTree
 from app.config import Settings
+from testsupport.waiting import wait_for
 
 
 def make_bot() -> GuildBot:
@@ -105,3 +108,46 @@ def test_the_round_trip_is_measured_from_the_heartbeat_it_acknowledges(
 def test_bots_measure_round_trips() -> None:
     make_bot()
     assert discord.gateway.KeepAliveHandler is internals.RoundTripKeepAlive
+
+
+async def refuse_and_hang_up(request: web.Request) -> web.WebSocketResponse:
+    """Discord refusing a session: a close frame (4011), then its end of the TCP connection."""
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    assert request.transport is not None
+    request.transport.write(b"\x88\x02" + (4011).to_bytes(2, "big"))
+    request.transport.close()
+    return ws
+
+
+@pytest.mark.parametrize(("kept", "seen"), [(False, 1006), (True, 4011)])
+async def test_discords_close_code_survives_a_socket_closed_before_the_answer(
+    kept: bool, seen: int
+) -> None:
+    """What discord.py's poll_event does once the close frame and the hang-up have both arrived:
+    read the close, answer it with 4000, read `close_code`. aiohttp's failed answer writes 1006
+    over 4011 (so discord.py would identify again); keep_peer_close_codes keeps 4011."""
+    app = web.Application()
+    app.router.add_get("/", refuse_and_hang_up)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def connect(url: str, *, compress: int = 0) -> aiohttp.ClientWebSocketResponse:
+                return await session.ws_connect(url, autoclose=False, max_msg_size=0)
+
+            bot: Any = SimpleNamespace(http=SimpleNamespace(ws_connect=connect))
+            if kept:
+                internals.keep_peer_close_codes(bot)
+            socket = await bot.http.ws_connect(f"http://127.0.0.1:{port}/")
+            await wait_for(lambda: socket._reader.is_eof(), within=10)  # the hang-up is in
+            msg = await socket.receive()
+            assert (msg.type, msg.data) == (aiohttp.WSMsgType.CLOSE, 4011)
+            await socket.close(code=internals.RESUMABLE_CLOSE)
+            assert socket.close_code == seen
+    finally:
+        await runner.cleanup()
