@@ -20,7 +20,9 @@ one process; ours also as 2 processes x 32 tasks):
   check, versions, two ledger rows) in raw asyncpg, without Tortoise or Redis.
 
 Two traffic patterns: uniform random pairs, and a hot account (half the transfers touch
-account 0). After each cell the guild's coins are summed: ours and raw must conserve them
+account 0). BENCH_CELL=PATTERN:CALLERS measures one cell alone (ours and the two raw
+transfers), BENCH_ROUNDS=N sets the rounds per cell: a close ratio gets more rounds. After
+each cell the guild's coins are summed: ours and raw must conserve them
 exactly; the tutorial's lost updates create or destroy coins.
 """
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import queue as queue_module
 import random
 import statistics
@@ -35,7 +38,7 @@ import time
 import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.synchronize import Barrier
 from typing import Any, NamedTuple, Protocol
 
@@ -69,6 +72,8 @@ AMOUNT_MAX = 100
 USER_BASE = 300_000_000_000_000_000
 CALLERS = (1, 8, 64)
 PROCESSES = 2  # ours is also run as PROCESSES processes sharing the largest caller count
+#: What a BENCH_CELL run measures: ours against the two raw transfers.
+ALONE = ("ours", "raw asyncpg + ledger", "raw asyncpg")
 PATTERNS = {
     "uniform": "uniform random pairs among 1,000 accounts",
     "hot": "one hot account: half the transfers touch account 0",
@@ -508,10 +513,16 @@ class Variant:
 
 
 async def run_cell(
-    ctx: RunContext, db: BenchDatabase, pattern: str, callers: int, rng: random.Random
+    ctx: RunContext,
+    db: BenchDatabase,
+    pattern: str,
+    callers: int,
+    rng: random.Random,
+    budget: Budget,
+    alone: bool,
 ) -> list[tuple[Variant, Run, dict[str, Any]]]:
-    """Every implementation at one caller count, taking turns round by round."""
-    budget = BUDGETS[ctx.scale]
+    """Every implementation at one caller count, taking turns round by round (`alone`: ours
+    and the two raw ones only)."""
     impls: list[tuple[str, Transferer | None]] = [
         ("ours", Ours(db, ctx.redis_url)),
         ("ours, one hold per lock (before)", Ours(db, ctx.redis_url, admitted=1)),
@@ -524,6 +535,8 @@ async def run_cell(
         ("raw asyncpg", Raw(db)),
         ("tutorial", Tutorial(db)),
     ]
+    if alone:
+        impls = [(label, impl) for label, impl in impls if label in ALONE]
     variants = []
     for label, impl in impls:
         guild_id = snowflake(rng)
@@ -565,9 +578,23 @@ async def run_cell(
     return cells
 
 
+def only_cell() -> tuple[str, int] | None:
+    """BENCH_CELL=PATTERN:CALLERS (e.g. `uniform:8`): that cell alone, or None for every cell."""
+    wanted = os.environ.get("BENCH_CELL")
+    if not wanted:
+        return None
+    pattern, _, callers = wanted.partition(":")
+    if pattern not in PATTERNS or not callers.isdigit() or int(callers) < 1:
+        raise SystemExit(f"BENCH_CELL={wanted!r}: expected PATTERN:CALLERS, e.g. uniform:8")
+    return pattern, int(callers)
+
+
 async def run(ctx: RunContext) -> Result:
-    """Every cell: pattern x callers x implementation."""
+    """Every cell: pattern x callers x implementation (or the BENCH_CELL alone)."""
     budget = BUDGETS[ctx.scale]
+    if os.environ.get("BENCH_ROUNDS"):
+        budget = replace(budget, rounds=int(os.environ["BENCH_ROUNDS"]))
+    only = only_cell()
     rng = random.Random(20261126)
     result = ctx.result(
         f"{ACCOUNTS:,} accounts of {START_COINS:,} coins per implementation and cell (a "
@@ -578,6 +605,8 @@ async def run(ctx: RunContext) -> Result:
     cells: list[dict[str, Any]] = []
     async with fresh_database(ctx.server_url) as db, tortoise_context():
         for pattern, description in PATTERNS.items():
+            if only is not None and pattern != only[0]:
+                continue
             table = Table(
                 f"Transfers, {description}",
                 [
@@ -594,8 +623,8 @@ async def run(ctx: RunContext) -> Result:
                     "machine CPU",
                 ],
             )
-            for callers in CALLERS:
-                rows = await run_cell(ctx, db, pattern, callers, rng)
+            for callers in CALLERS if only is None else [only[1]]:
+                rows = await run_cell(ctx, db, pattern, callers, rng, budget, only is not None)
                 raw_rate = next(v.rate for v, _, _ in rows if v.label == "raw asyncpg")
                 for variant, pooled, cell in rows:
                     cells.append(cell)
@@ -613,11 +642,12 @@ async def run(ctx: RunContext) -> Result:
                         f"{pooled.machine_share:.0%}",
                     )
             result.tables.append(table)
-    progress("the Redis part alone: a shared connection, one per round trip, redis-py's pool")
-    table, result.facts["redis_path"] = await redis_path.compare(
-        ctx.redis_url, 2 * budget.rounds, REDIS_SLICE_S
-    )
-    result.tables.append(table)
+    if only is None:
+        progress("the Redis part alone: a shared connection, one per round trip, redis-py's pool")
+        table, result.facts["redis_path"] = await redis_path.compare(
+            ctx.redis_url, 2 * budget.rounds, REDIS_SLICE_S
+        )
+        result.tables.append(table)
     result.facts["cells"] = cells
     result.notes += [
         "transfers/s: the median of the rounds' rates; p50/p99 over every transfer of every "
