@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -65,9 +66,13 @@ class PrivateServer:
 
 
 class PrivateRedis(PrivateServer):
-    """redis-server on a free loopback port, no persistence: a restart loses every key."""
+    """redis-server on a free loopback port, no persistence: a restart loses every key.
 
-    def __init__(self) -> None:
+    With `tls`, it speaks only TLS (a self-signed certificate for 127.0.0.1, made with openssl;
+    `url` is a rediss:// URL that trusts it).
+    """
+
+    def __init__(self, tls: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise ServiceError("redis-server is not installed (apt-get install redis-server)")
@@ -75,18 +80,50 @@ class PrivateRedis(PrivateServer):
         self.port = free_port()
         self.workdir = tempfile.mkdtemp(prefix="private-redis-")
         self.process: subprocess.Popen[bytes] | None = None
+        self.certificate = os.path.join(self.workdir, "cert.pem") if tls else None
 
     @property
     def url(self) -> str:
-        """Its redis:// URL (logical database 0: the server is ours alone)."""
+        """Its redis:// URL (logical database 0: the server is ours alone), or rediss://."""
+        if self.certificate is not None:
+            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.certificate}"
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def _listen(self) -> list[str]:
+        """redis-server's options for where it listens: a TLS port with its certificate."""
+        if self.certificate is None:
+            return ["--port", str(self.port)]
+        key = os.path.join(self.workdir, "key.pem")
+        if not os.path.exists(self.certificate):
+            request = "req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1"
+            names, out = "subjectAltName=IP:127.0.0.1", self.certificate
+            subprocess.run(
+                ["openssl", *request.split(), "-addext", names, "-keyout", key, "-out", out],
+                check=True,
+                capture_output=True,
+            )
+        files = ["--tls-cert-file", self.certificate, "--tls-key-file", key]
+        trusted = ["--tls-ca-cert-file", self.certificate, "--tls-auth-clients", "no"]
+        return ["--port", "0", "--tls-port", str(self.port), *files, *trusted]
+
+    def _answers(self) -> bool:
+        """Whether it answers PING now (over TLS when it speaks TLS)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as raw:
+                sock = raw
+                if self.certificate is not None:
+                    trust = ssl.create_default_context(cafile=self.certificate)
+                    sock = trust.wrap_socket(raw, server_hostname="127.0.0.1")
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
 
     def _start(self) -> None:
         self.process = subprocess.Popen(
             [
                 self.binary,
-                "--port",
-                str(self.port),
+                *self._listen(),
                 "--bind",
                 "127.0.0.1",
                 "--save",
@@ -101,13 +138,8 @@ class PrivateRedis(PrivateServer):
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                pass
+            if self._answers():
+                return
             time.sleep(0.02)  # polling a child's port while it starts
         raise ServiceError("redis-server did not answer PING within 10 s")
 

@@ -14,7 +14,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from app.coord.redis_direct import DirectConnections, SharedConnection
+from app.coord.redis_link import RedisLink
+from app.ops.event_loop import loop_factory
 from testsupport.keys import delete_keys
+from testsupport.servers import PrivateRedis
 from testsupport.waiting import wait_for
 
 KEY = "direct:test:list"
@@ -173,3 +176,29 @@ async def test_a_late_reply_closes_the_connection_for_every_caller(
 
 async def _only_one(raw: redis.Redis) -> bool:
     return len(await ours(raw)) == 1
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_shared_connection_speaks_tls(loop: str) -> None:
+    """rediss://: the protocol the shared connection puts in place sits behind an SSL transport
+    (asyncio's or uvloop's, as the bot runs), and replies larger than a TLS record (16 KiB)
+    reach it in pieces; concurrent callers each get their own reply, and a blocking command
+    its own connection."""
+    big = b"x" * 100_000
+
+    async def scenario() -> None:
+        async with PrivateRedis(tls=True) as server:
+            link = RedisLink(server.url)
+            try:
+                calls = [link.direct(("SET", f"k{i}", big), ("GET", f"k{i}")) for i in range(20)]
+                replies = await asyncio.gather(*calls)
+                assert [reply[1] for reply in replies] == [big] * 20
+                transport = link._shared._transport  # the one shared connection, encrypted
+                assert transport is not None and transport.get_extra_info("ssl_object") is not None
+                assert await link.direct(("RPUSH", KEY, "a")) == [1]
+                assert await link.direct(("BLPOP", KEY, 1), blocking=True) == [[KEY.encode(), b"a"]]
+            finally:
+                await link.close()
+
+    with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+        runner.run(scenario())
