@@ -26,6 +26,10 @@ if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium || log "could not install chromium: the browser tests will fail"
 fi
 export REQUIRE_CHROMIUM=1
+# The TLS Redis test makes its certificate with the openssl command.
+if ! command -v openssl >/dev/null 2>&1; then
+  apt_install openssl || log "could not install openssl: the TLS Redis test will fail"
+fi
 
 step ruff .venv/bin/ruff check .
 # What it checks, and how strictly, is in pyproject.toml ([tool.mypy]).
