@@ -30,7 +30,7 @@ from sandbox.records import (
 )
 from sandbox.switches import Switches
 from sandbox.validation import MAX_CONTENT
-from sandbox.world import Channel, Guild, Member, Message, User, World, now
+from sandbox.world import Channel, Guild, Member, Message, Overwrite, User, World, now
 
 if TYPE_CHECKING:
     from sandbox.server import SandboxServer
@@ -352,6 +352,13 @@ class Driver(Switches):
         """A human moderator sets a member's roles: GUILD_MEMBER_UPDATE, audit entry (25)."""
         role_ids = [self.world.role(guild, r).id for r in roles]
         self._update_member(guild, moderator, target, roles=role_ids)
+
+    def set_overwrites(self, guild: Ref, channel: Ref, overwrites: list[Overwrite]) -> None:
+        """An admin replaces a channel's permission overwrites: CHANNEL_UPDATE."""
+        found = self.guild(guild)
+        where = self.channel(found, channel)
+        where.overwrites = list(overwrites)
+        self.core.emit("CHANNEL_UPDATE", payloads.channel(where), found.id)
 
     def _update_member(self, guild: Ref, moderator: Ref, target: Ref, **changes: Any) -> None:
         found, staff = self._staff(guild, moderator)

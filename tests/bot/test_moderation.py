@@ -7,8 +7,10 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
+import discord
 import pytest
 
+from app.bot.privacy import non_staff_reader
 from app.db.models import Case, CaseEdit
 from app.domain.types import CaseAction, CaseState, DmState
 from sandbox import MessageView
@@ -54,6 +56,34 @@ async def test_warn_opens_case_dms_member_and_posts_to_modlog(h: Harness, form: 
     )
     assert case.reason == "spamming links" and case.dm_state == DmState.DELIVERED
     assert case.idempotency_key is not None and case.idempotency_key.startswith("case:")
+
+
+async def test_a_modlog_opened_to_members_gets_no_more_cases(h: Harness) -> None:
+    await modlog_on(h)
+    channel = h.driver.channel(h.guild, "modlog")
+    private = list(channel.overwrites)
+
+    async def readable_by(who: str | None) -> None:
+        def seen() -> bool | None:
+            cached = h.bot.get_channel(channel.id)
+            ok = isinstance(cached, discord.TextChannel) and non_staff_reader(cached) == who
+            return ok or None
+
+        await wait_for(seen, within=10)
+
+    h.driver.set_overwrites(h.guild, "modlog", [o for o in private if o.id != h.guild.id])
+    try:
+        await readable_by("everyone")
+        posted = len(modlog_posts(h))
+        reply = await h.against("slash", "mod", "warn", "m29", reason="SECRET reason")
+        assert reply.content.startswith("Case #1: Warning")
+        assert len(modlog_posts(h)) == posted  # the post comes before the reply: none came
+    finally:
+        h.driver.set_overwrites(h.guild, "modlog", private)
+    await readable_by(None)
+    await h.against("slash", "mod", "warn", "m29", reason="again")
+    await h.wait(lambda: True if len(modlog_posts(h)) > posted else None, "a modlog post")
+    assert "Case #2" in modlog_posts(h)[-1].text()
 
 
 async def test_closed_dms_are_recorded_not_an_error(h: Harness) -> None:

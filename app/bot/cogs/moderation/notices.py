@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from app.bot.cogs.moderation.embeds import case_embed, dm_embed
+from app.bot.privacy import non_staff_reader
 from app.domain.types import CaseView
 
 if TYPE_CHECKING:
@@ -33,13 +34,26 @@ async def notify_member(
 async def post_modlog(
     bot: GuildBot, guild: discord.Guild, case: CaseView, title: str | None = None
 ) -> bool:
-    """Post the case to the guild's modlog channel, if one is set; False if not posted."""
+    """Post the case to the guild's modlog channel, if one is set; False if not posted.
+
+    Not posted either while the channel is readable by someone without a moderation
+    permission: its permissions may have changed since `config modlog` checked them.
+    """
     channel_id = (await bot.services.guilds.cached(guild.id)).modlog_channel_id
     if channel_id is None:
         return False
     channel = guild.get_channel(channel_id)
     if not isinstance(channel, discord.TextChannel | discord.Thread):
         log.info("modlog channel %s of guild %s is gone", channel_id, guild.id)
+        return False
+    if (reader := non_staff_reader(channel)) is not None:  # opened up since it was chosen
+        log.warning(
+            "modlog channel %s of guild %s is readable by %s: case %s not posted there",
+            channel_id,
+            guild.id,
+            reader,
+            case.number,
+        )
         return False
     try:
         await channel.send(embed=case_embed(case, title=title))
