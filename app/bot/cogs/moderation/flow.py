@@ -59,11 +59,6 @@ class Step:
     notify: bool = True
     notify_first: bool = False
 
-    @property
-    def private(self) -> bool:
-        """Whether every answer about this kind of case stays with staff."""
-        return self.action in PRIVATE
-
 
 WARN = Step(CaseAction.WARN, "warn")
 NOTE = Step(CaseAction.NOTE, "add a note about", notify=False)
@@ -107,6 +102,18 @@ async def open_once(
     return case
 
 
+async def answered_privately(ctx: Ctx, action: CaseAction) -> bool:
+    """Whether the answers about a case of `action` are ephemeral (PRIVATE).
+
+    Raises Refusal, with the message deleted when the bot may, for such a prefix command in a
+    channel non-staff can read (privacy.keep_out_of_public).
+    """
+    if action not in PRIVATE:
+        return False
+    await keep_out_of_public(ctx, "Notes")
+    return True
+
+
 def lease(bot: GuildBot) -> timedelta:
     """How long this process holds a case's Discord work before another may take it over."""
     return timedelta(seconds=bot.settings.outbox_lease_s)
@@ -131,9 +138,8 @@ async def run_action(
     text = validation.reason(reason, required=step.action in REASON_REQUIRED)
     if step.action in DURATION_REQUIRED:
         validation.duration(duration, DURATION_REQUIRED[step.action])
-    if step.private:
-        await keep_out_of_public(ctx, "Notes")
-    await acknowledge(ctx, ephemeral=step.private)  # before any slow work: `before` may ask Discord
+    private = await answered_privately(ctx, step.action)
+    await acknowledge(ctx, ephemeral=private)  # before any slow work: `before` may ask Discord
     key = request_key(ctx, "case")
     case = await bot.services.moderation.replay(key, guild.id, step.action, target.id)
     if case is None:  # a first delivery: its checks run against the state it found
@@ -153,7 +159,7 @@ async def run_action(
             f"Discord refused to {step.verb} {target.mention} ({case.action_note}). "
             f"Case #{case.number} was closed."
         )
-    await ctx.send(reply_text(case, target.id, extra) + outcome(case), ephemeral=step.private)
+    await ctx.send(reply_text(case, target.id, extra) + outcome(case), ephemeral=private)
     return case
 
 

@@ -19,12 +19,12 @@ from app.bot.cogs.moderation.access import check_case
 from app.bot.cogs.moderation.apply import carry_out
 from app.bot.cogs.moderation.embeds import case_embed, case_line
 from app.bot.cogs.moderation.export import export_files
-from app.bot.cogs.moderation.flow import PRIVATE, lease
+from app.bot.cogs.moderation.flow import answered_privately, lease
 from app.bot.cogs.moderation.notices import post_modlog
 from app.bot.converters import ActionFilter, ExportScope, OptionalUser, UserArg
 from app.bot.idempotency import request_key
 from app.bot.paginator import Paginator
-from app.bot.privacy import keep_out_of_public, send_private
+from app.bot.privacy import send_private
 from app.bot.render import fill_lines, make_embed, mention
 from app.domain.authority import CaseOperation
 from app.domain.case_search import CaseQuery, parse_day, parse_state, search_cases
@@ -160,9 +160,7 @@ class History(GuildCog):
         cases = self.bot.services.moderation
         before = await cases.get_case(ctx.guild.id, number)
         await check_case(ctx, CaseOperation.EDIT, before.target_id, before.action)
-        private = before.action in PRIVATE
-        if private:
-            await keep_out_of_public(ctx, "Notes")
+        private = await answered_privately(ctx, before.action)
         case = await cases.edit_reason(
             ctx.guild.id, number, ctx.author.id, new_reason, key=request_key(ctx, "reason")
         )
@@ -179,9 +177,7 @@ class History(GuildCog):
         cases = self.bot.services.moderation
         before = await cases.get_case(guild.id, number)
         await check_case(ctx, CaseOperation.PARDON, before.target_id, before.action)
-        private = before.action in PRIVATE
-        if private:
-            await keep_out_of_public(ctx, "Notes")
+        private = await answered_privately(ctx, before.action)
         case = await cases.pardon(
             guild.id, number, ctx.author.id, reason, key=request_key(ctx, "pardon")
         )
